@@ -1,0 +1,90 @@
+package registration
+
+import (
+	"time"
+)
+
+// Status is the lifecycle state of a user account.
+type Status string
+
+// The two states of an account: it is created pending and becomes active with a valid code.
+const (
+	StatusPending Status = "pending"
+	StatusActive  Status = "active"
+)
+
+// User is the public view of an account.
+type User struct {
+	ID          string
+	Email       string
+	Status      Status
+	CreatedAt   time.Time
+	ActivatedAt *time.Time
+}
+
+// Account is a user together with its secrets: the password hash and the current activation code.
+type Account struct {
+	User         User
+	PasswordHash string
+	// Code is the latest activation code; nil once the account is active.
+	Code *Code
+}
+
+// Code is an issued activation code as kept at rest: a keyed hash, never the digits.
+type Code struct {
+	Hash     []byte
+	IssuedAt time.Time
+	// SentAt is when the email provider accepted the email carrying the code; the code's
+	// lifetime starts then. Nil while the email is still on its way.
+	SentAt *time.Time
+	// Attempts counts wrong codes tried against this code.
+	Attempts int
+	// Undeliverable is set when the email carrying the code was given up on.
+	Undeliverable bool
+}
+
+// Address is everything kept under one email address: the account holding it, if any, and the
+// codes the address was sent recently. It is the unit the Store locks and saves atomically.
+type Address struct {
+	Email string
+	// Account is the account holding the address, or nil.
+	Account *Account
+	// CodesIssued holds when codes were issued to this address, oldest first; the domain prunes
+	// entries that no longer count towards the daily quota.
+	CodesIssued []time.Time
+	// Outgoing, when set by the domain, is an activation email to commit with the address.
+	Outgoing *OutgoingEmail
+}
+
+// OutgoingEmail is an activation email waiting to be committed to the outbox. Its content is
+// sealed, so that the database never holds a readable code.
+type OutgoingEmail struct {
+	Recipient string
+	Sealed    []byte
+}
+
+// ActivationEmail is the content of an activation email before sealing.
+type ActivationEmail struct {
+	To       string        `json:"to"`
+	Code     string        `json:"code"`
+	ValidFor time.Duration `json:"valid_for"`
+}
+
+// expiresAt returns when c stops being valid under ttl, and false while its lifetime has not
+// started (the email is still on its way).
+func (c *Code) expiresAt(ttl time.Duration) (time.Time, bool) {
+	if c.SentAt == nil {
+		return time.Time{}, false
+	}
+	return c.SentAt.Add(ttl), true
+}
+
+// expired reports whether c can no longer be used at now: its lifetime ran out, or its email
+// was given up on.
+func (c *Code) expired(now time.Time, ttl time.Duration) bool {
+	if c.Undeliverable {
+		return true
+	}
+	end, started := c.expiresAt(ttl)
+	return started && !now.Before(end)
+}

@@ -1,0 +1,207 @@
+package registration
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Store persists addresses and accounts. Implementations own the transactions.
+type Store interface {
+	// UpdateAddress locks the record of the address email (creating it when new) together with
+	// the account holding it, passes them to fn, and saves what fn changed, in one transaction:
+	//   - an Account whose User.ID differs from the one loaded replaces it (and its code);
+	//   - otherwise the account's status, activation time and code are written back, and a nil
+	//     Code deletes the stored one;
+	//   - CodesIssued replaces the address's issue history;
+	//   - Outgoing, when set, is committed to the outbox and tied to Account.Code, whose
+	//     lifetime starts when the provider accepts that email.
+	// An error from fn rolls everything back and is returned unchanged.
+	UpdateAddress(ctx context.Context, email string, fn func(*Address) error) error
+	// Account returns the account holding email, or ErrNotFound.
+	Account(ctx context.Context, email string) (Account, error)
+}
+
+// PasswordHasher turns passwords into self-describing hashes and checks them. Both methods may
+// return ErrOverloaded when too many hashes are waiting.
+type PasswordHasher interface {
+	Hash(ctx context.Context, password string) (string, error)
+	Verify(ctx context.Context, encoded, password string) (bool, error)
+}
+
+// Service carries out registration, authentication, activation and code resends.
+type Service struct {
+	store     Store
+	hasher    PasswordHasher
+	keys      *CodeKeys
+	policy    Policy
+	now       func() time.Time
+	dummyHash string
+}
+
+// NewService returns a Service. It computes one password hash up front, spent on logins with
+// an unknown email so that they take as long as those with a known one.
+func NewService(ctx context.Context, store Store, hasher PasswordHasher, keys *CodeKeys, policy Policy, now func() time.Time) (*Service, error) {
+	dummy, err := hasher.Hash(ctx, rand.Text())
+	if err != nil {
+		return nil, fmt.Errorf("prepare dummy hash: %w", err)
+	}
+	return &Service{store: store, hasher: hasher, keys: keys, policy: policy, now: now, dummyHash: dummy}, nil
+}
+
+// Policy returns the rules the service applies.
+func (s *Service) Policy() Policy { return s.policy }
+
+// Register creates a pending account for email and commits, with it, an email carrying a new
+// activation code. It returns a *ValidationError for bad input, ErrEmailTaken, a RetryError
+// wrapping ErrResendCooldown when the address's daily quota is spent, or ErrOverloaded.
+func (s *Service) Register(ctx context.Context, email, password string) (User, error) {
+	email, err := validateRegistration(email, password)
+	if err != nil {
+		return User{}, err
+	}
+	hash, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	var user User
+	err = s.store.UpdateAddress(ctx, email, func(a *Address) error {
+		now := s.now()
+		if a.Account != nil && s.policy.holdsAddress(a.Account, now) {
+			return ErrEmailTaken
+		}
+		if err := s.policy.checkQuota(a, now); err != nil {
+			return err
+		}
+		a.Account = &Account{
+			User:         User{ID: newID(), Email: email, Status: StatusPending, CreatedAt: now},
+			PasswordHash: hash,
+		}
+		if err := s.issueCode(a, now); err != nil {
+			return err
+		}
+		user = a.Account.User
+		return nil
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("register: %w", err)
+	}
+	return user, nil
+}
+
+// Authenticate returns the user whose email and password these are, or ErrUnauthorized. An
+// unknown email costs one password hash as well, so timing does not tell whether it exists.
+func (s *Service) Authenticate(ctx context.Context, email, password string) (User, error) {
+	if len(password) > MaxPasswordBytes {
+		return User{}, ErrUnauthorized // no stored password can be this long
+	}
+	acct, err := s.lookup(ctx, email)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return User{}, err
+	}
+	encoded := s.dummyHash
+	if err == nil {
+		encoded = acct.PasswordHash
+	}
+	ok, verr := s.hasher.Verify(ctx, encoded, password)
+	if verr != nil {
+		return User{}, fmt.Errorf("verify password: %w", verr)
+	}
+	if err != nil || !ok {
+		return User{}, ErrUnauthorized
+	}
+	return acct.User, nil
+}
+
+func (s *Service) lookup(ctx context.Context, email string) (Account, error) {
+	email, ok := NormalizeEmail(email)
+	if !ok {
+		return Account{}, ErrNotFound
+	}
+	acct, err := s.store.Account(ctx, email)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Account{}, fmt.Errorf("load account: %w", err)
+	}
+	return acct, err
+}
+
+// Activate activates u's account with code. It returns a *ValidationError for a malformed
+// code, ErrInvalidCode (the try is counted), ErrCodeExpired, ErrTooManyAttempts,
+// ErrAlreadyActive, or ErrUnauthorized when the account was replaced since u authenticated.
+func (s *Service) Activate(ctx context.Context, u User, code string) (User, error) {
+	if !validCodeFormat(code) {
+		return User{}, &ValidationError{Fields: map[string]string{"code": "must be exactly 4 ASCII digits"}}
+	}
+	var outcome error
+	var user User
+	err := s.store.UpdateAddress(ctx, u.Email, func(a *Address) error {
+		if a.Account == nil || a.Account.User.ID != u.ID {
+			return ErrUnauthorized
+		}
+		// A wrong code must be saved as an attempt, so the outcome is not fn's error.
+		outcome = s.policy.activate(a.Account, code, s.now(), s.keys)
+		user = a.Account.User
+		return nil
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("activate: %w", err)
+	}
+	if outcome != nil {
+		return User{}, outcome
+	}
+	return user, nil
+}
+
+// Resend issues u a new activation code, killing every earlier one, and returns how long the
+// new code will be valid. It returns ErrAlreadyActive, a RetryError wrapping ErrResendCooldown
+// (cooldown or daily quota), or ErrUnauthorized when the account was replaced.
+func (s *Service) Resend(ctx context.Context, u User) (time.Duration, error) {
+	err := s.store.UpdateAddress(ctx, u.Email, func(a *Address) error {
+		if a.Account == nil || a.Account.User.ID != u.ID {
+			return ErrUnauthorized
+		}
+		if a.Account.User.Status == StatusActive {
+			return ErrAlreadyActive
+		}
+		now := s.now()
+		if err := s.policy.checkCooldown(a.Account, now); err != nil {
+			return err
+		}
+		if err := s.policy.checkQuota(a, now); err != nil {
+			return err
+		}
+		return s.issueCode(a, now)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("resend code: %w", err)
+	}
+	return s.policy.CodeTTL, nil
+}
+
+// issueCode gives a's account a fresh code, counts it against the address's quota and puts
+// the sealed email carrying it on a.Outgoing.
+func (s *Service) issueCode(a *Address, now time.Time) error {
+	code, err := s.keys.NewCode()
+	if err != nil {
+		return err
+	}
+	sealed, err := s.keys.Seal(ActivationEmail{To: a.Email, Code: code, ValidFor: s.policy.CodeTTL})
+	if err != nil {
+		return err
+	}
+	a.Account.Code = &Code{Hash: s.keys.Hash(a.Email, code), IssuedAt: now}
+	a.CodesIssued = append(a.CodesIssued, now)
+	a.Outgoing = &OutgoingEmail{Recipient: a.Email, Sealed: sealed}
+	return nil
+}
+
+// newID returns a random (version 4) UUID.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

@@ -1,0 +1,128 @@
+package registration
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits on what a registration may carry.
+const (
+	MaxEmailLength    = 254
+	MinPasswordLength = 8    // in characters
+	MaxPasswordBytes  = 1024 // longer passwords are refused before any hashing
+	maxLocalPart      = 64
+	maxDomainLabel    = 63
+)
+
+// NormalizeEmail trims surrounding white space and lower-cases s, and reports whether the
+// result is a plain ASCII local@domain address of at most MaxEmailLength characters. The local
+// part is a dot-atom (RFC 5322 without quoting or comments) and the domain a dotted host name;
+// internationalised addresses are refused.
+func NormalizeEmail(s string) (string, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if len(s) > MaxEmailLength {
+		return s, false
+	}
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || !validLocalPart(local) || !validDomain(domain) {
+		return s, false
+	}
+	return s, true
+}
+
+func validLocalPart(local string) bool {
+	if local == "" || len(local) > maxLocalPart {
+		return false
+	}
+	for _, atom := range strings.Split(local, ".") {
+		if atom == "" {
+			return false
+		}
+		for i := 0; i < len(atom); i++ {
+			if !isAtext(atom[i]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isAtext reports whether c may stand in an unquoted local part (RFC 5322 atext).
+func isAtext(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
+}
+
+func validDomain(domain string) bool {
+	labels := strings.Split(domain, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, label := range labels {
+		if label == "" || len(label) > maxDomainLabel || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// checkPassword returns why password is unacceptable, or "" when it is fine. Its cost does not
+// depend on the password beyond its length, and an over-long one is refused first.
+func checkPassword(password string) string {
+	switch {
+	case len(password) > MaxPasswordBytes:
+		return "must be at most 1024 bytes"
+	case !utf8.ValidString(password):
+		return "must be valid UTF-8"
+	case utf8.RuneCountInString(password) < MinPasswordLength:
+		return "must be at least 8 characters"
+	}
+	return ""
+}
+
+// validateRegistration normalises email and checks both fields, returning a *ValidationError
+// that names every bad field at once.
+func validateRegistration(email, password string) (string, error) {
+	fields := map[string]string{}
+	normalized, ok := NormalizeEmail(email)
+	switch {
+	case strings.TrimSpace(email) == "":
+		fields["email"] = "is required"
+	case !ok:
+		fields["email"] = "must be a plain local@domain address of at most 254 characters"
+	}
+	if password == "" {
+		fields["password"] = "is required"
+	} else if msg := checkPassword(password); msg != "" {
+		fields["password"] = msg
+	}
+	if len(fields) > 0 {
+		return "", &ValidationError{Fields: fields}
+	}
+	return normalized, nil
+}
+
+// CodeLength is the number of digits of an activation code.
+const CodeLength = 4
+
+// validCodeFormat reports whether code is exactly CodeLength ASCII digits.
+func validCodeFormat(code string) bool {
+	if len(code) != CodeLength {
+		return false
+	}
+	for i := 0; i < len(code); i++ {
+		if code[i] < '0' || code[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
