@@ -1,0 +1,193 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/regapi/regapi/internal/registration"
+)
+
+// Config is every setting of regapi, read from the environment in one place.
+type Config struct {
+	DatabaseURL  string
+	HTTPAddr     string
+	MailProvider string // "log" or "mailpit"
+	MailpitURL   string
+	MailFrom     string
+	// CodeSecret keys activation codes; CodeSecretGenerated is true when it was made up at
+	// start because CODE_SECRET was not set.
+	CodeSecret          []byte
+	CodeSecretGenerated bool
+	Policy              registration.Policy
+
+	Argon2Memory      uint32 // KiB
+	Argon2Iterations  uint32
+	Argon2Parallelism uint8
+	HashConcurrency   int
+	HashQueueSize     int
+	HashQueueTimeout  time.Duration
+
+	RateLimitPerMinute int
+	TrustedProxies     []netip.Prefix
+
+	MailSendTimeout time.Duration
+	MailMaxAttempts int
+	MailConcurrency int
+
+	LogLevel slog.Level
+}
+
+// envReader reads settings and collects every problem, so that all are reported at once.
+type envReader struct {
+	getenv   func(string) string
+	problems []error
+}
+
+func (r *envReader) get(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *envReader) fail(name, format string, args ...any) {
+	r.problems = append(r.problems, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+}
+
+func (r *envReader) duration(name, def string, lo, hi time.Duration) time.Duration {
+	v := r.get(name, def)
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		r.fail(name, "want a Go duration between %s and %s, got %q", lo, hi, v)
+	}
+	return d
+}
+
+func (r *envReader) integer(name string, def, lo, hi int) int {
+	v := r.get(name, strconv.Itoa(def))
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		r.fail(name, "want a whole number between %d and %d, got %q", lo, hi, v)
+	}
+	return n
+}
+
+func (r *envReader) oneOf(name, def string, allowed ...string) string {
+	v := r.get(name, def)
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.fail(name, "want one of %s, got %q", strings.Join(allowed, ", "), v)
+	return v
+}
+
+// loadConfig reads the configuration through getenv and returns every problem found, joined
+// one per line.
+func loadConfig(getenv func(string) string) (Config, error) {
+	r := &envReader{getenv: getenv}
+	cpus := runtime.NumCPU()
+	c := Config{
+		DatabaseURL:  r.databaseURL(),
+		HTTPAddr:     r.get("HTTP_ADDR", ":8080"),
+		MailProvider: r.oneOf("MAIL_PROVIDER", "log", "log", "mailpit"),
+		MailpitURL:   r.httpURL("MAILPIT_URL", "http://localhost:8025"),
+		MailFrom:     r.get("MAIL_FROM", "no-reply@regapi.local"),
+		Policy: registration.Policy{
+			CodeTTL:        r.duration("ACTIVATION_CODE_TTL", "60s", time.Second, 24*time.Hour),
+			MaxAttempts:    r.integer("ACTIVATION_MAX_ATTEMPTS", 5, 1, 100),
+			ResendCooldown: r.duration("RESEND_COOLDOWN", "30s", 0, 24*time.Hour),
+			MaxCodesPerDay: r.integer("MAX_CODES_PER_DAY", 10, 1, 1000),
+		},
+		Argon2Memory:       uint32(r.integer("ARGON2_MEMORY_KIB", 19456, 8, 4<<20)),
+		Argon2Iterations:   uint32(r.integer("ARGON2_ITERATIONS", 2, 1, 100)),
+		Argon2Parallelism:  uint8(r.integer("ARGON2_PARALLELISM", 1, 1, 255)),
+		HashConcurrency:    r.integer("HASH_CONCURRENCY", cpus, 1, 1024),
+		HashQueueSize:      r.integer("HASH_QUEUE_SIZE", 256, 0, 1<<20),
+		HashQueueTimeout:   r.duration("HASH_QUEUE_TIMEOUT", "5s", 0, time.Minute),
+		RateLimitPerMinute: r.integer("RATE_LIMIT_PER_MINUTE", 60, 0, 1<<30),
+		TrustedProxies:     r.prefixes("TRUSTED_PROXIES"),
+		MailSendTimeout:    r.duration("MAIL_SEND_TIMEOUT", "5s", 100*time.Millisecond, 8*time.Second),
+		MailMaxAttempts:    r.integer("MAIL_MAX_ATTEMPTS", 20, 1, 1000),
+		MailConcurrency:    r.integer("MAIL_CONCURRENCY", 16, 1, 1024),
+		LogLevel:           r.logLevel("LOG_LEVEL", "info"),
+	}
+	c.CodeSecret, c.CodeSecretGenerated = r.codeSecret()
+	if _, _, err := splitHostPort(c.HTTPAddr); err != nil {
+		r.fail("HTTP_ADDR", "want host:port, got %q", c.HTTPAddr)
+	}
+	return c, errors.Join(r.problems...)
+}
+
+func (r *envReader) databaseURL() string {
+	v := r.get("DATABASE_URL", "")
+	if v == "" {
+		r.fail("DATABASE_URL", "is required (e.g. postgres://user:pass@host:5432/regapi)")
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		// Never echo the value: it may hold a password.
+		r.fail("DATABASE_URL", "want a postgres:// or postgresql:// URL")
+	}
+	return v
+}
+
+func (r *envReader) httpURL(name, def string) string {
+	v := strings.TrimRight(r.get(name, def), "/")
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.fail(name, "want an http:// or https:// URL, got %q", v)
+	}
+	return v
+}
+
+func (r *envReader) codeSecret() ([]byte, bool) {
+	v := r.get("CODE_SECRET", "")
+	if v == "" {
+		secret := make([]byte, registration.SecretSize)
+		_, _ = rand.Read(secret) // crypto/rand.Read never fails
+		return secret, true
+	}
+	secret, err := hex.DecodeString(v)
+	if err != nil || len(secret) != registration.SecretSize {
+		r.fail("CODE_SECRET", "want %d hex characters (e.g. from `openssl rand -hex 32`)", 2*registration.SecretSize)
+	}
+	return secret, false
+}
+
+func (r *envReader) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, field := range strings.FieldsFunc(r.get(name, ""), func(c rune) bool { return c == ',' || c == ' ' }) {
+		p, err := netip.ParsePrefix(field)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(field)
+			if aerr != nil {
+				r.fail(name, "want comma-separated CIDRs, got %q", field)
+				continue
+			}
+			p = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}
+
+func (r *envReader) logLevel(name, def string) slog.Level {
+	var level slog.Level
+	v := r.get(name, def)
+	if err := level.UnmarshalText([]byte(v)); err != nil {
+		r.fail(name, "want debug, info, warn or error, got %q", v)
+	}
+	return level
+}

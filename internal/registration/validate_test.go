@@ -1,0 +1,100 @@
+package registration
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestNormalizeEmail(t *testing.T) {
+	t.Parallel()
+	long254 := strings.Repeat("a", 64) + "@" + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 57) + ".com"
+	tests := []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"alice@example.com", "alice@example.com", true},
+		{"  Alice@Example.COM \t", "alice@example.com", true},
+		{"first.last+tag@sub.example.co", "first.last+tag@sub.example.co", true},
+		{"o'neil@example.com", "o'neil@example.com", true},
+		{"", "", false},
+		{"alice", "", false},
+		{"alice@", "", false},
+		{"@example.com", "", false},
+		{"alice@@example.com", "", false},
+		{"al ice@example.com", "", false},
+		{"alice@localhost", "", false},
+		{".alice@example.com", "", false},
+		{"al..ice@example.com", "", false},
+		{"alice@-example.com", "", false},
+		{"alice@example..com", "", false},
+		{"\"alice\"@example.com", "", false},
+		{"Alice <alice@example.com>", "", false},
+		{"alice@example.com\r\nBcc: x@example.com", "", false},
+		{"alice\x00@example.com", "", false},
+		{"аlice@example.com", "", false}, // Cyrillic а
+		{"alice@bücher.de", "", false},
+		{strings.Repeat("a", 65) + "@example.com", "", false},
+		{long254, long254, true},
+		{strings.Replace(long254, ".d", ".dd", 1), "", false}, // 255 characters
+	}
+	for _, tt := range tests {
+		got, ok := NormalizeEmail(tt.in)
+		if ok != tt.ok || (ok && got != tt.want) {
+			t.Errorf("NormalizeEmail(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestValidateRegistration(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		email      string
+		password   string
+		wantFields []string
+	}{
+		{name: "fine", email: "a@example.com", password: "12345678"},
+		{name: "eight multi-byte characters", email: "a@example.com", password: "ééééèèèè"},
+		{name: "64 characters", email: "a@example.com", password: strings.Repeat("p", 64)},
+		{name: "1024 bytes", email: "a@example.com", password: strings.Repeat("p", 1024)},
+		{name: "1025 bytes", email: "a@example.com", password: strings.Repeat("p", 1025), wantFields: []string{"password"}},
+		{name: "seven characters", email: "a@example.com", password: "1234567", wantFields: []string{"password"}},
+		{name: "both missing", wantFields: []string{"email", "password"}},
+		{name: "bad email", email: "nope", password: "12345678", wantFields: []string{"email"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := validateRegistration(tt.email, tt.password)
+			var verr *ValidationError
+			if len(tt.wantFields) == 0 {
+				if err != nil {
+					t.Fatalf("got %v, want no error", err)
+				}
+				return
+			}
+			if !errors.As(err, &verr) || len(verr.Fields) != len(tt.wantFields) {
+				t.Fatalf("got %v, want fields %v", err, tt.wantFields)
+			}
+			for _, f := range tt.wantFields {
+				if verr.Fields[f] == "" {
+					t.Fatalf("no message for field %s in %v", f, verr.Fields)
+				}
+			}
+		})
+	}
+}
+
+func TestValidCodeFormat(t *testing.T) {
+	t.Parallel()
+	for code, want := range map[string]bool{
+		"0427": true, "0000": true, "9999": true,
+		"427": false, "04270": false, "04a7": false, "": false, " 427": false, "٠٤٢٧": false, "0x1f": false,
+	} {
+		if got := validCodeFormat(code); got != want {
+			t.Errorf("validCodeFormat(%q) = %v, want %v", code, got, want)
+		}
+	}
+}
