@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/regapi/regapi/internal/postgres/pgtest"
+)
+
+// testSecret is the CODE_SECRET of every test process: a fixed one, so that processes of one
+// test share it as a deployment's would.
+const testSecret = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+// syncBuffer is a bytes.Buffer safe for the server's concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// app is one regapi process run in-process through run().
+type app struct {
+	base   string
+	env    map[string]string
+	stdout *syncBuffer
+}
+
+// baseEnv returns settings for a test process on a fresh database: cheap password hashing
+// (tests are not about its cost), no per-IP limits, the log provider.
+func baseEnv(t *testing.T) map[string]string {
+	return map[string]string{
+		"DATABASE_URL":          pgtest.NewDatabase(t),
+		"HTTP_ADDR":             freeAddr(t),
+		"CODE_SECRET":           testSecret,
+		"ARGON2_MEMORY_KIB":     "64",
+		"ARGON2_ITERATIONS":     "1",
+		"RATE_LIMIT_PER_MINUTE": "0",
+		"LOG_LEVEL":             "debug",
+	}
+}
+
+// startApp runs `regapi serve` with env until the test ends, then checks that it shut down
+// cleanly within the contract's 10 seconds.
+func startApp(t *testing.T, env map[string]string) *app {
+	t.Helper()
+	a := &app{base: "http://" + env["HTTP_ADDR"], env: env, stdout: &syncBuffer{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	getenv := func(k string) string { return env[k] }
+	go func() { done <- run(ctx, []string{"serve"}, getenv, a.stdout, a.stdout) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("serve did not stop within 10s of cancellation")
+		}
+	})
+	waitHealthy(t, a.base, done)
+	return a
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitHealthy(t *testing.T, base string, done <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited early: %v", err)
+		default:
+		}
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s/healthz did not answer 200", base)
+}
+
+// response is an HTTP answer with its body decoded as a JSON object.
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+// do sends a request with an optional JSON body and Basic Auth credentials (user "" for none).
+func (a *app) do(t *testing.T, method, path, body, user, pass string) response {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, a.base+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if user != "" {
+		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	_ = json.Unmarshal(raw, &out.body)
+	return out
+}
+
+func (a *app) register(t *testing.T, email, password string) response {
+	t.Helper()
+	return a.do(t, http.MethodPost, "/v1/users", fmt.Sprintf(`{"email":%q,"password":%q}`, email, password), "", "")
+}
+
+func (a *app) activate(t *testing.T, email, password, code string) response {
+	t.Helper()
+	return a.do(t, http.MethodPost, "/v1/users/me/activate", fmt.Sprintf(`{"code":%q}`, code), email, password)
+}
+
+// want fails t unless r has the status and, for an error, the problem code.
+func (r response) want(t *testing.T, status int, code string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d; body %s", r.status, status, r.raw)
+	}
+	if code != "" && r.body["code"] != code {
+		t.Fatalf("problem code %v, want %s; body %s", r.body["code"], code, r.raw)
+	}
+	if status >= 400 && r.header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("error with Content-Type %q", r.header.Get("Content-Type"))
+	}
+}

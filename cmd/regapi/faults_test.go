@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fakeProvider plays a misbehaving email provider behind Mailpit's send API. behave decides,
+// from the idempotency key and the attempt number for that key, what to answer.
+type fakeProvider struct {
+	*httptest.Server
+	behave func(key string, attempt int, r *http.Request) int
+
+	mu       sync.Mutex
+	attempts map[string]int    // idempotency key → requests seen
+	keysOf   map[string][]string // recipient → distinct idempotency keys, first seen first
+	accepted map[string]string // idempotency key → text of the accepted email
+	received chan string       // idempotency key of every request, as it arrives
+}
+
+func newFakeProvider(t *testing.T, behave func(key string, attempt int, r *http.Request) int) *fakeProvider {
+	f := &fakeProvider{
+		behave:   behave,
+		attempts: map[string]int{},
+		keysOf:   map[string][]string{},
+		accepted: map[string]string{},
+		received: make(chan string, 1000),
+	}
+	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *fakeProvider) serve(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		To   []struct{ Email string }
+		Text string
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if r.URL.Path != "/api/v1/send" || key == "" || json.NewDecoder(r.Body).Decode(&body) != nil || len(body.To) != 1 {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	f.attempts[key]++
+	attempt := f.attempts[key]
+	if attempt == 1 {
+		f.keysOf[body.To[0].Email] = append(f.keysOf[body.To[0].Email], key)
+	}
+	f.mu.Unlock()
+	f.received <- key
+
+	status := f.behave(key, attempt, r)
+	if status != http.StatusOK {
+		http.Error(w, "provider trouble", status)
+		return
+	}
+	f.mu.Lock()
+	if _, dup := f.accepted[key]; dup {
+		f.accepted[key+" DUPLICATE"] = body.Text
+	}
+	f.accepted[key] = body.Text
+	f.mu.Unlock()
+	fmt.Fprintf(w, `{"ID":%q}`, key)
+}
+
+// hang holds a request until its sender gives up, as a provider that stopped answering.
+func hang(r *http.Request) int {
+	select {
+	case <-r.Context().Done():
+	case <-time.After(30 * time.Second):
+	}
+	return http.StatusGatewayTimeout
+}
+
+// codeOf returns the code of the n-th email (from 0) accepted for to, or "".
+func (f *fakeProvider) codeOf(to string, n int) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if keys := f.keysOf[to]; n < len(keys) {
+		return codeInText.FindString(f.accepted[keys[n]])
+	}
+	return ""
+}
+
+// waitAccepted waits until the provider accepted n distinct emails.
+func (f *fakeProvider) waitAccepted(t *testing.T, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		f.mu.Lock()
+		got := len(f.accepted)
+		f.mu.Unlock()
+		if got >= n {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("provider accepted fewer than %d emails within %s", n, timeout)
+}
+
+var codeInText = regexp.MustCompile(`\b\d{4}\b`)
+
+func TestEveryEmailArrivesThroughProviderFaults(t *testing.T) {
+	t.Parallel()
+	// Each email is refused with a 500, then its sender times out, then it is accepted.
+	f := newFakeProvider(t, func(_ string, attempt int, r *http.Request) int {
+		switch attempt {
+		case 1:
+			return http.StatusInternalServerError
+		case 2:
+			return hang(r)
+		}
+		return http.StatusOK
+	})
+	env := baseEnv(t)
+	env["MAIL_PROVIDER"], env["MAILPIT_URL"], env["MAIL_SEND_TIMEOUT"] = "mailpit", f.URL, "300ms"
+	a := startApp(t, env)
+
+	const users = 5
+	for i := range users {
+		a.register(t, fmt.Sprintf("user%d@example.com", i), "password-1234").want(t, http.StatusCreated, "")
+	}
+	f.waitAccepted(t, users, 30*time.Second)
+
+	f.mu.Lock()
+	if len(f.accepted) != users {
+		t.Fatalf("accepted %d emails (duplicates?), want %d", len(f.accepted), users)
+	}
+	for to, keys := range f.keysOf {
+		if len(keys) != 1 {
+			t.Fatalf("%s: attempts for one email used %d idempotency keys", to, len(keys))
+		}
+		if f.attempts[keys[0]] != 3 {
+			t.Errorf("%s: %d attempts, want 3", to, f.attempts[keys[0]])
+		}
+	}
+	f.mu.Unlock()
+	code := f.codeOf("user0@example.com", 0)
+	a.activate(t, "user0@example.com", "password-1234", code).want(t, http.StatusOK, "")
+}
+
+// buildBinary compiles regapi once for tests that need a real process to kill.
+var buildBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "regapi-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "regapi")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// startProcess runs `regapi serve` as a separate process with env.
+func startProcess(t *testing.T, env map[string]string) *exec.Cmd {
+	t.Helper()
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	waitHealthy(t, "http://"+env["HTTP_ADDR"], nil)
+	return cmd
+}
+
+func TestKilledSenderIsReplacedWithTheSameIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	// The first attempt never answers: its sender is killed while waiting for it.
+	f := newFakeProvider(t, func(_ string, attempt int, r *http.Request) int {
+		if attempt == 1 {
+			return hang(r)
+		}
+		return http.StatusOK
+	})
+	env := baseEnv(t)
+	env["MAIL_PROVIDER"], env["MAILPIT_URL"], env["MAIL_SEND_TIMEOUT"] = "mailpit", f.URL, "1s"
+	first := startProcess(t, env)
+	a := &app{base: "http://" + env["HTTP_ADDR"]}
+	a.register(t, "erin@example.com", "password-1234").want(t, http.StatusCreated, "")
+
+	key := receive(t, f.received, 10*time.Second)
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+
+	env["HTTP_ADDR"] = freeAddr(t)
+	startProcess(t, env)
+	if again := receive(t, f.received, 30*time.Second); again != key {
+		t.Fatalf("re-send used idempotency key %s, first attempt %s", again, key)
+	}
+	f.waitAccepted(t, 1, 10*time.Second)
+	code := f.codeOf("erin@example.com", 0)
+	b := &app{base: "http://" + env["HTTP_ADDR"]}
+	b.activate(t, "erin@example.com", "password-1234", code).want(t, http.StatusOK, "")
+}
+
+func receive(t *testing.T, ch <-chan string, timeout time.Duration) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	select {
+	case v := <-ch:
+		return v
+	case <-ctx.Done():
+		t.Fatalf("nothing received within %s", timeout)
+		return ""
+	}
+}
