@@ -1,0 +1,78 @@
+package outbox
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// storeTimeout bounds one store call made while recording an outcome, so that a hung
+// database cannot hold a send slot, or shutdown, for long.
+const storeTimeout = 3 * time.Second
+
+// Config tunes a Dispatcher. The zero value of every field means its default; WithDefaults
+// fills them in.
+type Config struct {
+	// From is the sender address of every email.
+	From string
+	// SendTimeout bounds one attempt to hand an email to the provider. Default 5s.
+	SendTimeout time.Duration
+	// Lease is how long a claimed message stays reserved for this dispatcher. It must outlast
+	// a send and the recording of its outcome, or the message could be claimed and sent a
+	// second time while the first send is still running. Default 2×SendTimeout + 5s.
+	Lease time.Duration
+	// MaxAttempts is how many attempts an email gets before it is given up on. Default 20.
+	MaxAttempts int
+	// BaseBackoff is the delay after a first failed attempt. Default 1s.
+	BaseBackoff time.Duration
+	// MaxBackoff caps the delay between attempts. Default 5m.
+	MaxBackoff time.Duration
+	// Concurrency is how many sends may be in flight at once. Default 16.
+	Concurrency int
+	// PollInterval is how often the outbox is checked without a wake-up. Default 1s.
+	PollInterval time.Duration
+}
+
+// WithDefaults returns c with every unset field at its default. A Lease too short to cover
+// SendTimeout and the recording of the outcome is raised to the default lease.
+func (c Config) WithDefaults() Config {
+	c.SendTimeout = orDefault(c.SendTimeout, 5*time.Second)
+	defaultLease := 2*c.SendTimeout + 5*time.Second
+	c.Lease = orDefault(c.Lease, defaultLease)
+	if c.Lease < c.SendTimeout+storeTimeout {
+		c.Lease = defaultLease
+	}
+	c.MaxAttempts = orDefault(c.MaxAttempts, 20)
+	c.BaseBackoff = orDefault(c.BaseBackoff, time.Second)
+	c.MaxBackoff = max(orDefault(c.MaxBackoff, 5*time.Minute), c.BaseBackoff)
+	c.Concurrency = orDefault(c.Concurrency, 16)
+	c.PollInterval = orDefault(c.PollInterval, time.Second)
+	return c
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// Backoff returns the delay before retrying after failed attempt number attempt (1 for the
+// first). It is drawn uniformly between BaseBackoff and BaseBackoff·2^(attempt-1), capped at
+// MaxBackoff: full jitter spreads out the retries of emails that failed together, and the
+// floor of one BaseBackoff keeps a flapping provider from being hammered. c must have its
+// defaults filled in.
+func (c Config) Backoff(attempt int) time.Duration {
+	ceiling := c.BaseBackoff
+	for i := 1; i < attempt && ceiling < c.MaxBackoff; i++ {
+		if ceiling > c.MaxBackoff/2 {
+			ceiling = c.MaxBackoff
+			break
+		}
+		ceiling *= 2
+	}
+	ceiling = min(ceiling, c.MaxBackoff)
+	if ceiling <= c.BaseBackoff {
+		return ceiling
+	}
+	return c.BaseBackoff + rand.N(ceiling-c.BaseBackoff+1)
+}

@@ -1,0 +1,153 @@
+// Package password hashes passwords with argon2id and keeps the hashing load bounded: a
+// hash costs tens of milliseconds of CPU and megabytes of memory, so only a few run at once,
+// a bounded number of callers wait for them, and the rest are refused as overloaded.
+package password
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/regapi/regapi/internal/registration"
+)
+
+const (
+	saltLen = 16
+	keyLen  = 32
+)
+
+// Hasher hashes and verifies passwords with argon2id. It implements
+// registration.PasswordHasher and is safe for concurrent use.
+type Hasher struct {
+	params  Params
+	maxWait time.Duration
+	// running holds a token per hash being computed; waiting holds one per caller queued
+	// for a free slot.
+	running chan struct{}
+	waiting chan struct{}
+	wait    prometheus.Observer
+	// derive computes the key; tests replace it to hold a slot busy.
+	derive func(p Params, password, salt []byte, keyLen int) []byte
+}
+
+var _ registration.PasswordHasher = (*Hasher)(nil)
+
+// Option configures a Hasher.
+type Option func(*Hasher)
+
+// WithQueueWait makes the Hasher observe, in seconds, how long each hash waited for a slot
+// (zero when one was free), for instance into a prometheus.Histogram.
+func WithQueueWait(o prometheus.Observer) Option {
+	return func(h *Hasher) { h.wait = o }
+}
+
+// NewHasher returns a Hasher that hashes new passwords with p. At most concurrency hashes
+// (at least 1) run at once; at most queueSize further callers wait for a slot, each for at
+// most maxWait (a maxWait of zero or less means until its context ends). p is checked on
+// every Hash, which fails with ErrInvalidParams when p is out of bounds; Params.Validate
+// checks it up front.
+func NewHasher(p Params, concurrency, queueSize int, maxWait time.Duration, opts ...Option) *Hasher {
+	h := &Hasher{
+		params:  p,
+		maxWait: maxWait,
+		running: make(chan struct{}, max(concurrency, 1)),
+		waiting: make(chan struct{}, max(queueSize, 0)),
+		derive:  Params.key,
+	}
+	for _, opt := range opts {
+		opt(h)
+	}
+	return h
+}
+
+// QueueDepth returns how many callers are waiting for a hashing slot.
+func (h *Hasher) QueueDepth() int { return len(h.waiting) }
+
+// Hash returns the PHC string of password's argon2id hash under a fresh random salt. It
+// returns an error wrapping registration.ErrOverloaded when the queue is full or the wait
+// exceeds maxWait, ctx's error when ctx ends while waiting, or ErrInvalidParams.
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	if err := h.params.Validate(); err != nil {
+		return "", err
+	}
+	salt := make([]byte, saltLen)
+	_, _ = rand.Read(salt) // crypto/rand.Read never fails
+	key, err := h.compute(ctx, h.params, []byte(password), salt, keyLen)
+	if err != nil {
+		return "", err
+	}
+	return encode(h.params, salt, key), nil
+}
+
+// Verify reports whether password matches encoded, a PHC string from Hash, using the
+// parameters written in encoded rather than the Hasher's own, so that costs can change
+// without invalidating stored hashes. It returns an error wrapping ErrMalformedHash for a
+// string it cannot check, and the same overload and context errors as Hash.
+func (h *Hasher) Verify(ctx context.Context, encoded, password string) (bool, error) {
+	p, salt, want, err := decode(encoded)
+	if err != nil {
+		return false, err
+	}
+	got, err := h.compute(ctx, p, []byte(password), salt, len(want))
+	if err != nil {
+		return false, err
+	}
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// compute derives a key once a hashing slot is free.
+func (h *Hasher) compute(ctx context.Context, p Params, password, salt []byte, n int) ([]byte, error) {
+	release, err := h.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return h.derive(p, password, salt, n), nil
+}
+
+// acquire takes a hashing slot, waiting in the bounded queue when none is free.
+func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
+	if err := ctx.Err(); err != nil {
+		// The caller is gone: spend no CPU on it.
+		return nil, err
+	}
+	release = func() { <-h.running }
+	select {
+	case h.running <- struct{}{}:
+		h.observe(0)
+		return release, nil
+	default:
+	}
+	select {
+	case h.waiting <- struct{}{}:
+		defer func() { <-h.waiting }()
+	default:
+		return nil, fmt.Errorf("%w: password hashing queue is full", registration.ErrOverloaded)
+	}
+	var timeout <-chan time.Time
+	if h.maxWait > 0 {
+		timer := time.NewTimer(h.maxWait)
+		defer timer.Stop()
+		timeout = timer.C
+	}
+	start := time.Now()
+	select {
+	case h.running <- struct{}{}:
+		h.observe(time.Since(start))
+		return release, nil
+	case <-timeout:
+		return nil, fmt.Errorf("%w: waited %s for a password hashing slot", registration.ErrOverloaded, h.maxWait)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for a password hashing slot: %w", ctx.Err())
+	}
+}
+
+func (h *Hasher) observe(d time.Duration) {
+	if h.wait != nil {
+		h.wait.Observe(d.Seconds())
+	}
+}
