@@ -69,11 +69,20 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer, withHTTP bool) err
 
 // serveHTTP builds the API and serves it on cfg.HTTPAddr until ctx is cancelled.
 func serveHTTP(ctx context.Context, cfg Config, logger *slog.Logger, store *postgres.Store, keys *registration.CodeKeys, reg *prometheus.Registry) error {
+	queueWait := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "regapi_password_hash_queue_wait_seconds",
+		Help:    "Time a request waited for a password hashing slot.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	})
 	hasher := password.NewHasher(password.Params{
 		MemoryKiB:   cfg.Argon2Memory,
 		Iterations:  cfg.Argon2Iterations,
 		Parallelism: cfg.Argon2Parallelism,
-	}, cfg.HashConcurrency, cfg.HashQueueSize, cfg.HashQueueTimeout)
+	}, cfg.HashConcurrency, cfg.HashQueueSize, cfg.HashQueueTimeout, password.WithQueueWait(queueWait))
+	reg.MustRegister(queueWait, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "regapi_password_hash_queue_depth",
+		Help: "Requests waiting for a password hashing slot.",
+	}, func() float64 { return float64(hasher.QueueDepth()) }))
 	svc, err := registration.NewService(ctx, store, hasher, keys, cfg.Policy, time.Now)
 	if err != nil {
 		return err
