@@ -1,0 +1,171 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/regapi/regapi/internal/postgres"
+	"github.com/regapi/regapi/internal/postgres/pgtest"
+	"github.com/regapi/regapi/internal/registration"
+)
+
+// t0 is where test clocks start: whole microseconds, as PostgreSQL keeps them.
+var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// clock is an injectable clock that tests move by hand.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: t0} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// fakeHasher stands in for argon2id: the tests are about the store, not about hashing cost.
+type fakeHasher struct{}
+
+func (fakeHasher) Hash(_ context.Context, password string) (string, error) {
+	return "fake$" + password, nil
+}
+
+func (fakeHasher) Verify(_ context.Context, encoded, password string) (bool, error) {
+	return encoded == "fake$"+password, nil
+}
+
+var defaultPolicy = registration.Policy{
+	CodeTTL:        time.Minute,
+	MaxAttempts:    5,
+	ResendCooldown: 30 * time.Second,
+	MaxCodesPerDay: 10,
+}
+
+// newPool returns a pool on a fresh database of t's own.
+func newPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	return openPool(t, pgtest.NewDatabase(t))
+}
+
+func openPool(t *testing.T, url string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatalf("open pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// env is a store on a database of its own with a service on top of it.
+type env struct {
+	pool  *pgxpool.Pool
+	store *postgres.Store
+	svc   *registration.Service
+	keys  *registration.CodeKeys
+	clock *clock
+}
+
+func newEnv(t *testing.T, policy registration.Policy) *env {
+	t.Helper()
+	pool := newPool(t)
+	keys, err := registration.NewCodeKeys([]byte(rand.Text() + rand.Text())[:registration.SecretSize])
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{pool: pool, store: postgres.NewStore(pool), keys: keys, clock: newClock()}
+	e.svc, err = registration.NewService(context.Background(), e.store, fakeHasher{}, keys, policy, e.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// register registers email with a fixed password and fails t if that does not work.
+func (e *env) register(t *testing.T, email string) registration.User {
+	t.Helper()
+	u, err := e.svc.Register(context.Background(), email, "correct horse battery")
+	if err != nil {
+		t.Fatalf("register %s: %v", email, err)
+	}
+	return u
+}
+
+// latestCode opens the newest email committed for email and returns the code it carries.
+func (e *env) latestCode(t *testing.T, email string) string {
+	t.Helper()
+	var sealed []byte
+	err := e.pool.QueryRow(context.Background(),
+		`SELECT payload FROM outbox WHERE recipient = $1 ORDER BY id DESC LIMIT 1`, email).Scan(&sealed)
+	if err != nil {
+		t.Fatalf("read outbox: %v", err)
+	}
+	msg, err := e.keys.Open(sealed)
+	if err != nil {
+		t.Fatalf("open sealed email: %v", err)
+	}
+	return msg.Code
+}
+
+// deliverAll claims every due message and marks it sent at the clock's time, as a dispatcher
+// whose provider accepts everything would.
+func (e *env) deliverAll(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	msgs, err := e.store.Claim(ctx, e.clock.Now(), time.Minute, 100)
+	if err != nil {
+		t.Fatalf("claim: %v", err)
+	}
+	for _, m := range msgs {
+		if err := e.store.MarkSent(ctx, m.ID, e.clock.Now()); err != nil {
+			t.Fatalf("mark sent: %v", err)
+		}
+	}
+}
+
+// parallel runs fn n times at once and returns how often each error (or nil) came back,
+// keyed by the sentinel it wraps.
+func parallel(n int, fn func(i int) error, sentinels ...error) map[error]int {
+	var mu sync.Mutex
+	counts := map[error]int{}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			err := fn(i)
+			key := err
+			for _, s := range sentinels {
+				if errors.Is(err, s) {
+					key = s
+				}
+			}
+			mu.Lock()
+			counts[key]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return counts
+}
+
+// wrongCode returns a well-formed code other than code.
+func wrongCode(code string) string {
+	var n int
+	fmt.Sscanf(code, "%d", &n)
+	return fmt.Sprintf("%04d", (n+1)%10000)
+}

@@ -1,0 +1,253 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/regapi/regapi/internal/registration"
+)
+
+// pendingAccount returns a new pending account for email with a code issued at t0.
+func pendingAccount(id, email string) *registration.Account {
+	return &registration.Account{
+		User:         registration.User{ID: id, Email: email, Status: registration.StatusPending, CreatedAt: t0},
+		PasswordHash: "fake$" + id,
+		Code:         &registration.Code{Hash: []byte("hash-" + id), IssuedAt: t0},
+	}
+}
+
+const (
+	idA = "0b7e4a34-8c55-4c2e-9d3f-0e6a1b2c3d4e"
+	idB = "5f1d2e3c-4b5a-4968-8776-655443322110"
+)
+
+// utc returns acct with every time in UTC, as constructed by the tests, for comparison.
+func utc(acct registration.Account) registration.Account {
+	acct.User.CreatedAt = acct.User.CreatedAt.UTC()
+	if at := acct.User.ActivatedAt; at != nil {
+		acct.User.ActivatedAt = new(at.UTC())
+	}
+	if acct.Code != nil {
+		c := *acct.Code
+		c.IssuedAt = c.IssuedAt.UTC()
+		if c.SentAt != nil {
+			c.SentAt = new(c.SentAt.UTC())
+		}
+		acct.Code = &c
+	}
+	return acct
+}
+
+var activated = t0.Add(time.Minute)
+
+// roundTrips are sequences of changes to one address and the account they leave behind.
+var roundTrips = []struct {
+	name  string
+	steps []func(*registration.Address) error
+	want  *registration.Account // nil: no account
+}{
+	{
+		name:  "new address stays empty",
+		steps: []func(*registration.Address) error{func(*registration.Address) error { return nil }},
+	},
+	{
+		name: "create with code and email",
+		steps: []func(*registration.Address) error{func(a *registration.Address) error {
+			a.Account = pendingAccount(idA, a.Email)
+			a.Outgoing = &registration.OutgoingEmail{Recipient: a.Email, Sealed: []byte("sealed")}
+			return nil
+		}},
+		want: pendingAccount(idA, "alice@example.com"),
+	},
+	{
+		name: "wrong attempt is counted",
+		steps: []func(*registration.Address) error{
+			func(a *registration.Address) error { a.Account = pendingAccount(idA, a.Email); return nil },
+			func(a *registration.Address) error { a.Account.Code.Attempts++; return nil },
+		},
+		want: func() *registration.Account {
+			acct := pendingAccount(idA, "alice@example.com")
+			acct.Code.Attempts = 1
+			return acct
+		}(),
+	},
+	{
+		name: "a new code replaces the old one",
+		steps: []func(*registration.Address) error{
+			func(a *registration.Address) error {
+				a.Account = pendingAccount(idA, a.Email)
+				a.Account.Code.Attempts = 3
+				return nil
+			},
+			func(a *registration.Address) error {
+				a.Account.Code = &registration.Code{Hash: []byte("new"), IssuedAt: activated}
+				a.Outgoing = &registration.OutgoingEmail{Recipient: a.Email, Sealed: []byte("sealed")}
+				return nil
+			},
+		},
+		want: func() *registration.Account {
+			acct := pendingAccount(idA, "alice@example.com")
+			acct.Code = &registration.Code{Hash: []byte("new"), IssuedAt: activated}
+			return acct
+		}(),
+	},
+	{
+		name: "activation deletes the code",
+		steps: []func(*registration.Address) error{
+			func(a *registration.Address) error { a.Account = pendingAccount(idA, a.Email); return nil },
+			func(a *registration.Address) error {
+				a.Account.User.Status, a.Account.User.ActivatedAt, a.Account.Code = registration.StatusActive, &activated, nil
+				return nil
+			},
+		},
+		want: func() *registration.Account {
+			acct := pendingAccount(idA, "alice@example.com")
+			acct.User.Status, acct.User.ActivatedAt, acct.Code = registration.StatusActive, &activated, nil
+			return acct
+		}(),
+	},
+	{
+		name: "another ID replaces the account",
+		steps: []func(*registration.Address) error{
+			func(a *registration.Address) error { a.Account = pendingAccount(idA, a.Email); return nil },
+			func(a *registration.Address) error { a.Account = pendingAccount(idB, a.Email); return nil },
+		},
+		want: pendingAccount(idB, "alice@example.com"),
+	},
+}
+
+func TestUpdateAddressRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, tt := range roundTrips {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, defaultPolicy)
+			email := "alice@example.com"
+			for i, step := range tt.steps {
+				if err := e.store.UpdateAddress(context.Background(), email, step); err != nil {
+					t.Fatalf("step %d: %v", i, err)
+				}
+			}
+			got, err := e.store.Account(context.Background(), email)
+			if tt.want == nil {
+				if !errors.Is(err, registration.ErrNotFound) {
+					t.Fatalf("Account = %+v, %v; want ErrNotFound", got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Account: %v", err)
+			}
+			if got, want := utc(got), *tt.want; !reflect.DeepEqual(got, want) {
+				t.Errorf("Account =\n%+v %+v\nwant\n%+v %+v", got, got.Code, want, want.Code)
+			}
+		})
+	}
+}
+
+func TestUpdateAddressKeepsCodesIssued(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, defaultPolicy)
+	ctx := context.Background()
+	email := "quota@example.com"
+	history := []time.Time{t0, t0.Add(time.Hour), t0.Add(2 * time.Hour)}
+	writes := [][]time.Time{history, history[1:], nil}
+	for _, write := range writes {
+		err := e.store.UpdateAddress(ctx, email, func(a *registration.Address) error {
+			a.CodesIssued = write
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []time.Time
+		_ = e.store.UpdateAddress(ctx, email, func(a *registration.Address) error {
+			got = a.CodesIssued
+			return nil
+		})
+		if len(got) != len(write) {
+			t.Fatalf("CodesIssued = %v, want %v", got, write)
+		}
+		for i := range got {
+			if !got[i].Equal(write[i]) {
+				t.Fatalf("CodesIssued = %v, want %v", got, write)
+			}
+		}
+	}
+}
+
+func TestUpdateAddressRollsBackOnError(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, defaultPolicy)
+	ctx := context.Background()
+	email := "rollback@example.com"
+	boom := errors.New("boom")
+	err := e.store.UpdateAddress(ctx, email, func(a *registration.Address) error {
+		a.Account = pendingAccount(idA, email)
+		a.CodesIssued = []time.Time{t0}
+		a.Outgoing = &registration.OutgoingEmail{Recipient: email, Sealed: []byte("x")}
+		return boom
+	})
+	if err != boom {
+		t.Fatalf("UpdateAddress = %v, want fn's error unchanged", err)
+	}
+	if _, err := e.store.Account(ctx, email); !errors.Is(err, registration.ErrNotFound) {
+		t.Errorf("Account after rollback: %v, want ErrNotFound", err)
+	}
+	var messages int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&messages); err != nil || messages != 0 {
+		t.Errorf("outbox holds %d messages (%v), want 0", messages, err)
+	}
+}
+
+// The address lock makes a duplicate email impossible through the Service; the constraint is
+// the safety net, and its violation must still read as ErrEmailTaken.
+func TestUpdateAddressUniqueViolationIsEmailTaken(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, defaultPolicy)
+	ctx := context.Background()
+	taken := "taken@example.com"
+	if err := e.store.UpdateAddress(ctx, taken, func(a *registration.Address) error {
+		a.Account = pendingAccount(idA, taken)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := e.store.UpdateAddress(ctx, "other@example.com", func(a *registration.Address) error {
+		a.Account = pendingAccount(idB, taken) // a buggy caller: the account names another address
+		return nil
+	})
+	if !errors.Is(err, registration.ErrEmailTaken) {
+		t.Fatalf("UpdateAddress = %v, want ErrEmailTaken", err)
+	}
+}
+
+func TestOutgoingWithoutCodeIsRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, defaultPolicy)
+	email := "orphan@example.com"
+	err := e.store.UpdateAddress(context.Background(), email, func(a *registration.Address) error {
+		a.Account = pendingAccount(idA, email)
+		a.Account.Code = nil
+		a.Outgoing = &registration.OutgoingEmail{Recipient: email, Sealed: []byte("x")}
+		return nil
+	})
+	if err == nil {
+		t.Fatal("UpdateAddress committed an email tied to no code")
+	}
+}
+
+func TestPing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, defaultPolicy)
+	if err := e.store.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	e.pool.Close()
+	if err := e.store.Ping(context.Background()); err == nil {
+		t.Fatal("Ping on a closed pool succeeded")
+	}
+}
