@@ -23,10 +23,10 @@ type fakeProvider struct {
 	behave func(key string, attempt int, r *http.Request) int
 
 	mu       sync.Mutex
-	attempts map[string]int    // idempotency key → requests seen
+	attempts map[string]int      // idempotency key → requests seen
 	keysOf   map[string][]string // recipient → distinct idempotency keys, first seen first
-	accepted map[string]string // idempotency key → text of the accepted email
-	received chan string       // idempotency key of every request, as it arrives
+	accepted map[string]string   // idempotency key → text of the accepted email
+	received chan string         // idempotency key of every request, as it arrives
 }
 
 func newFakeProvider(t *testing.T, behave func(key string, attempt int, r *http.Request) int) *fakeProvider {
