@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -92,8 +91,19 @@ func (r *envReader) oneOf(name, def string, allowed ...string) string {
 	return v
 }
 
-// loadConfig reads the configuration through getenv and returns every problem found, joined
-// one per line.
+// ConfigError lists every problem found in the configuration.
+type ConfigError struct{ Problems []error }
+
+func (e *ConfigError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.Error()
+	}
+	return "configuration: " + strings.Join(lines, "; ")
+}
+
+// loadConfig reads the configuration through getenv and returns every problem found at once,
+// as a *ConfigError.
 func loadConfig(getenv func(string) string) (Config, error) {
 	r := &envReader{getenv: getenv}
 	cpus := runtime.NumCPU()
@@ -126,7 +136,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if _, _, err := splitHostPort(c.HTTPAddr); err != nil {
 		r.fail("HTTP_ADDR", "want host:port, got %q", c.HTTPAddr)
 	}
-	return c, errors.Join(r.problems...)
+	if len(r.problems) > 0 {
+		return c, &ConfigError{Problems: r.problems}
+	}
+	return c, nil
 }
 
 func (r *envReader) databaseURL() string {

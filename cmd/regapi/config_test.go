@@ -44,8 +44,10 @@ func TestLoadConfigReportsEveryProblem(t *testing.T) {
 			t.Errorf("error does not name %s:\n%v", name, err)
 		}
 	}
-	if got := strings.Count(err.Error(), "\n") + 1; got != 6 {
-		t.Errorf("%d lines, want one per problem (6):\n%v", got, err)
+	var out strings.Builder
+	printError(&out, err)
+	if got := strings.Count(out.String(), "\n"); got != 6 {
+		t.Errorf("%d lines, want one per problem (6):\n%s", got, out.String())
 	}
 }
 

@@ -40,8 +40,7 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		// One readable line: the contract promises no stack trace and no multi-line dumps.
-		fmt.Fprintln(os.Stderr, "regapi: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+		printError(os.Stderr, err)
 		if errors.Is(err, errUsage) {
 			fmt.Fprintln(os.Stderr, usage)
 			os.Exit(2)
@@ -73,7 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return err
 	}
 	switch cmd {
 	case "serve":
@@ -83,6 +82,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	default:
 		return migrate(ctx, cfg, rest, stdout)
 	}
+}
+
+// printError writes err as one readable line (the contract promises no stack trace and no
+// multi-line dumps), or one line per problem of a bad configuration.
+func printError(w io.Writer, err error) {
+	oneLine := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	var cfgErr *ConfigError
+	if errors.As(err, &cfgErr) {
+		for _, p := range cfgErr.Problems {
+			fmt.Fprintln(w, "regapi: configuration: "+oneLine(p.Error()))
+		}
+		return
+	}
+	fmt.Fprintln(w, "regapi: "+oneLine(err.Error()))
 }
 
 // splitHostPort splits a listen address such as ":8080" into host and port.
