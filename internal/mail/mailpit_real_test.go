@@ -3,11 +3,7 @@ package mail_test
 import (
 	"crypto/rand"
 	"encoding/json"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,60 +12,6 @@ import (
 	"github.com/regapi/regapi/internal/mail/mailpittest"
 	"github.com/regapi/regapi/internal/registration"
 )
-
-// realMailpit returns the base URL of a real Mailpit: one started from the mailpit binary on
-// PATH, with --ignore-duplicate-ids so that Message-ID deduplication can be checked, unless
-// TEST_MAILPIT_URL names a shared instance. Otherwise mailpittest decides: it skips t loudly,
-// or fails it when TEST_REQUIRE_SERVICES=1.
-func realMailpit(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("mailpit")
-	if os.Getenv("TEST_MAILPIT_URL") != "" || err != nil {
-		return mailpittest.URL(t)
-	}
-	httpAddr, smtpAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(bin,
-		"--listen", httpAddr, "--smtp", smtpAddr,
-		"--database", filepath.Join(t.TempDir(), "mailpit.db"),
-		"--disable-version-check", "--ignore-duplicate-ids", "--quiet")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mailpit: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	base := "http://" + httpAddr
-	waitReady(t, base+"/readyz")
-	return base
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func waitReady(t *testing.T, url string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("mailpit did not become ready at %s", url)
-}
 
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()
@@ -93,7 +35,7 @@ func uniqueRecipient() string {
 
 func TestMailpitRealServer(t *testing.T) {
 	t.Parallel()
-	base := realMailpit(t)
+	base := mailpittest.URL(t)
 	e := registration.ActivationEmail{To: uniqueRecipient(), Code: "0815", ValidFor: time.Minute}
 	m, err := mail.RenderActivation("regapi <no-reply@regapi.local>", e)
 	if err != nil {
@@ -133,7 +75,7 @@ func TestMailpitRealServer(t *testing.T) {
 
 func TestMailpitRealServerRejectsBadAddress(t *testing.T) {
 	t.Parallel()
-	base := realMailpit(t)
+	base := mailpittest.URL(t)
 	m := testMessage
 	m.To = "not an address"
 	err := mail.NewMailpitProvider(base, nil).Send(t.Context(), m, "outbox-bad-address")

@@ -17,7 +17,8 @@ import (
 
 // URL returns the base URL of a Mailpit for t: TEST_MAILPIT_URL when set (a shared instance,
 // as in the compose test service), otherwise a `mailpit` binary from PATH started on free
-// ports and stopped when t ends. Without either it skips t loudly, or fails it when
+// ports and stopped when t ends. A started one ignores duplicate Message-IDs, as a provider
+// that honours idempotency keys would. Without either it skips t loudly, or fails it when
 // TEST_REQUIRE_SERVICES=1.
 func URL(t testing.TB) string {
 	t.Helper()
@@ -34,7 +35,7 @@ func URL(t testing.TB) string {
 		t.Skip(msg)
 	}
 	httpAddr, smtpAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(bin, "--listen", httpAddr, "--smtp", smtpAddr, "--disable-version-check", "--quiet")
+	cmd := exec.Command(bin, "--listen", httpAddr, "--smtp", smtpAddr, "--disable-version-check", "--ignore-duplicate-ids", "--quiet")
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start mailpit: %v", err)
 	}
