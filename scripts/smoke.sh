@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# Smoke test of the whole system, run natively: the same commands and environment that the
+# containers of compose.yaml run (migrate up, serve with MAIL_PROVIDER=mailpit), against a local
+# PostgreSQL and Mailpit, then the README walkthrough with curl:
+#   register -> read the code in Mailpit -> activate -> GET /v1/users/me shows active,
+# and finally SIGTERM, which must end the server with status 0 within 10 seconds.
+#
+# Usage: scripts/smoke.sh [--with-tests]
+#   --with-tests   afterwards also run the test suite as the compose test service does
+#                  (go test -race -count=1 ./... with TEST_* pointing at the same services)
+#
+# Environment (all optional):
+#   SMOKE_ADMIN_URL   PostgreSQL URL of a role that may CREATE DATABASE; a throwaway database
+#                     is created there and dropped at the end. Default: TEST_DATABASE_URL, else
+#                     postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+#   DATABASE_URL      use this database as it is instead (nothing is created or dropped)
+#   TEST_MAILPIT_URL  a running Mailpit to use; otherwise one is started on free local ports
+#                     (the mailpit binary from PATH or the tools cache, installed there if missing)
+#
+# Needs: go, curl, and psql unless DATABASE_URL is given.
+# Prints "smoke: N passed, 0 failed" and exits 0 when all is well.
+set -euo pipefail
+
+MAILPIT_VERSION=v1.27.11
+TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/regapi-tools/bin"
+
+with_tests=false
+for arg in "$@"; do
+  case "$arg" in
+    --with-tests) with_tests=true ;;
+    -h|--help) sed -n '2,/^set /s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) echo "smoke: unknown argument $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+cd "$(dirname "$0")/.."
+
+passed=0
+say() { printf 'smoke: %s\n' "$*"; }
+ok() { passed=$((passed + 1)); say "ok   $*"; }
+fail() {
+  say "FAIL $*" >&2
+  show_logs
+  say "$passed passed, 1 failed"
+  exit 1
+}
+
+work=$(mktemp -d)
+serve_pid=""
+mailpit_pid=""
+created_db=""
+admin_url=""
+
+show_logs() {
+  local f
+  for f in "$work"/serve.log "$work"/mailpit.log; do
+    if [ -s "$f" ]; then
+      printf -- '--- last lines of %s:\n' "$(basename "$f")" >&2
+      tail -n 30 "$f" >&2
+    fi
+  done
+}
+
+cleanup() {
+  if [ -n "$serve_pid" ]; then
+    kill -TERM "$serve_pid" 2>/dev/null || true
+    timeout=10 wait_for eval '! kill -0 "$serve_pid"' || kill -KILL "$serve_pid" 2>/dev/null || true
+    wait "$serve_pid" 2>/dev/null || true
+  fi
+  if [ -n "$mailpit_pid" ]; then
+    kill -TERM "$mailpit_pid" 2>/dev/null || true
+    wait "$mailpit_pid" 2>/dev/null || true
+  fi
+  if [ -n "$created_db" ]; then
+    psql "$admin_url" -qAt -v ON_ERROR_STOP=1 \
+      -c "DROP DATABASE IF EXISTS \"$created_db\" WITH (FORCE)" >/dev/null 2>&1 ||
+      say "could not drop database $created_db" >&2
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+trap 'fail "unexpected error on line $LINENO"' ERR
+
+for tool in go curl; do
+  command -v "$tool" >/dev/null || fail "$tool is not installed"
+done
+
+# port_free reports whether nothing listens on 127.0.0.1:$1.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# free_port prints the first free local port from $1 on.
+free_port() {
+  local p
+  for ((p = $1; p < $1 + 200; p++)); do
+    if port_free "$p"; then echo "$p"; return; fi
+  done
+  return 1
+}
+
+# wait_for tries the command "$@" every 0.2 s for up to $timeout seconds.
+wait_for() {
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+
+# request METHOD PATH [BODY] [USER:PASSWORD] sets $status, $body and $headers.
+request() {
+  local args=(-sS -X "$1" -o "$work/body" -D "$work/headers" -w '%{http_code}')
+  [ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
+  [ -n "${4:-}" ] && args+=(-u "$4")
+  status=$(curl "${args[@]}" "$api$2") || fail "$1 $2: curl failed"
+  body=$(cat "$work/body")
+  headers=$(cat "$work/headers")
+}
+expect() { # expect STATUS WHAT
+  [ "$status" = "$1" ] || fail "$2: status $status, want $1: $body"
+}
+expect_json() { # expect_json '"key":"value"' WHAT: the compact JSON body contains the pair
+  printf '%s' "$body" | tr -d ' \n' | grep -qF -- "$1" || fail "$2: body lacks $1: $body"
+}
+
+# --- build --------------------------------------------------------------------------------
+CGO_ENABLED=0 go build -trimpath -o bin/regapi ./cmd/regapi || fail "go build ./cmd/regapi"
+regapi=bin/regapi
+ok "built $regapi"
+
+# --- database -----------------------------------------------------------------------------
+if [ -n "${DATABASE_URL:-}" ]; then
+  say "using DATABASE_URL as given"
+else
+  command -v psql >/dev/null || fail "psql is not installed (or set DATABASE_URL to an existing database)"
+  admin_url="${SMOKE_ADMIN_URL:-${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}}"
+  db="regapi_smoke_$$_${RANDOM}"
+  psql "$admin_url" -qAt -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$db\"" >/dev/null ||
+    fail "cannot create a database through SMOKE_ADMIN_URL (is PostgreSQL running?)"
+  created_db="$db"
+  # The same URL with the new database as its path.
+  base="${admin_url%%\?*}"
+  query="${admin_url#"$base"}"
+  DATABASE_URL="${base%/*}/$db$query"
+  ok "created throwaway database $db"
+fi
+
+# --- Mailpit ------------------------------------------------------------------------------
+if [ -n "${TEST_MAILPIT_URL:-}" ]; then
+  mailpit_url="${TEST_MAILPIT_URL%/}"
+  say "using Mailpit at $mailpit_url"
+else
+  mailpit=$(command -v mailpit || true)
+  [ -n "$mailpit" ] || mailpit="$TOOLS/mailpit"
+  if [ ! -x "$mailpit" ]; then
+    say "installing Mailpit $MAILPIT_VERSION into $TOOLS (takes a few minutes)"
+    mkdir -p "$TOOLS"
+    GOBIN="$TOOLS" go install "github.com/axllent/mailpit@$MAILPIT_VERSION" || fail "installing Mailpit"
+  fi
+  ui_port=$(free_port 18025) || fail "no free local port from 18025 on"
+  smtp_port=$(free_port 11025) || fail "no free local port from 11025 on"
+  "$mailpit" --listen "127.0.0.1:$ui_port" --smtp "127.0.0.1:$smtp_port" \
+    --disable-version-check --quiet >"$work/mailpit.log" 2>&1 &
+  mailpit_pid=$!
+  mailpit_url="http://127.0.0.1:$ui_port"
+  timeout=15 wait_for curl -fsS "$mailpit_url/readyz" || fail "Mailpit did not become ready"
+  ok "started Mailpit on $mailpit_url"
+fi
+
+# --- the environment of the compose services ----------------------------------------------
+# CODE_SECRET is compose.yaml's development default, so both runs behave alike.
+code_secret=$(sed -n 's/.*CODE_SECRET:-\([0-9a-fA-F]\{64\}\)}.*/\1/p' compose.yaml | head -n 1)
+[ -n "$code_secret" ] || fail "no CODE_SECRET default found in compose.yaml"
+api_port=$(free_port 18080) || fail "no free local port from 18080 on"
+export DATABASE_URL CODE_SECRET="$code_secret"
+export HTTP_ADDR="127.0.0.1:$api_port" MAIL_PROVIDER=mailpit MAILPIT_URL="$mailpit_url"
+api="http://127.0.0.1:$api_port"
+
+# --- migrate (the migrate service), twice: it must be idempotent --------------------------
+for round in first second; do
+  "$regapi" migrate up >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; fail "migrate up ($round run)"; }
+  ok "regapi migrate up ($round run)"
+done
+
+# --- serve (the api service) --------------------------------------------------------------
+"$regapi" serve >"$work/serve.log" 2>&1 &
+serve_pid=$!
+server_up() { kill -0 "$serve_pid" 2>/dev/null && "$regapi" healthcheck; }
+timeout=20 wait_for server_up || fail "regapi serve did not pass regapi healthcheck within 20 s"
+ok "regapi serve is up on $api, regapi healthcheck passes"
+
+request GET /readyz
+expect 200 "GET /readyz"
+ok "GET /readyz -> 200 (database reachable)"
+
+# --- the README walkthrough ---------------------------------------------------------------
+email="smoke-$$-$RANDOM@example.com"
+password="correct horse battery staple"
+
+request POST /v1/users "{\"email\":\"$email\",\"password\":\"$password\"}"
+expect 201 "register"
+expect_json '"status":"pending"' "register"
+printf '%s' "$headers" | grep -qi '^location: */v1/users/me' || fail "register: no Location: /v1/users/me"
+ok "POST /v1/users -> 201 pending"
+
+# The message list holds one object per message, each starting {"ID":"..."; put each on a line
+# of its own and pick the one addressed to this run's unique email.
+message_id() {
+  curl -fsS "$mailpit_url/api/v1/messages?limit=200" | sed 's/{"ID":"/\n&/g' |
+    grep -F "\"Address\":\"$email\"" | head -n 1 | sed -n 's/^{"ID":"\([^"]*\)".*/\1/p'
+}
+found_message() { id=$(message_id) && [ -n "$id" ]; }
+id=""
+timeout=15 wait_for found_message || true
+[ -n "$id" ] || fail "no email to $email in Mailpit within 15 s"
+ok "email arrived in Mailpit (message $id)"
+
+# The Text part, JSON escapes turned into spaces first (\u0026 and the like contain digits),
+# then the one standalone 4-digit number.
+text=$(curl -fsS "$mailpit_url/api/v1/message/$id" | sed -n 's/.*"Text":"\(\([^"\\]\|\\.\)*\)".*/\1/p' |
+  sed 's/\\u[0-9a-fA-F]\{4\}/ /g; s/\\[nrt"\\/]/ /g')
+codes=$(printf '%s\n' "$text" | tr -c '0-9' '\n' | grep -xE '[0-9]{4}' || true)
+[ "$(printf '%s\n' "$codes" | grep -c .)" = 1 ] ||
+  fail "want exactly one standalone 4-digit number in the email text, found: ${codes:-none}: $text"
+code="$codes"
+ok "read the code from the email text"
+
+request POST /v1/users/me/activate "{\"code\":\"$code\"}" "$email:$password"
+expect 200 "activate"
+expect_json '"status":"active"' "activate"
+ok "POST /v1/users/me/activate with Basic Auth -> 200 active"
+
+request GET /v1/users/me "" "$email:$password"
+expect 200 "GET /v1/users/me"
+expect_json '"status":"active"' "GET /v1/users/me"
+expect_json "\"email\":\"$email\"" "GET /v1/users/me"
+ok "GET /v1/users/me -> 200 active"
+
+# --- SIGTERM: exit 0 within 10 s ----------------------------------------------------------
+start=$(date +%s%N)
+kill -TERM "$serve_pid"
+timeout=10 wait_for eval '! kill -0 "$serve_pid"' || fail "regapi serve still running 10 s after SIGTERM"
+set +e
+wait "$serve_pid"
+exit_status=$?
+set -e
+serve_pid=""
+elapsed_ms=$((($(date +%s%N) - start) / 1000000))
+[ "$exit_status" = 0 ] || fail "regapi serve exited with status $exit_status after SIGTERM"
+ok "SIGTERM -> exit 0 after ${elapsed_ms} ms"
+
+# --- optionally, the test suite as the compose test service runs it -----------------------
+if $with_tests; then
+  [ -n "$admin_url" ] || admin_url="${SMOKE_ADMIN_URL:-${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}}"
+  TEST_DATABASE_URL="$admin_url" TEST_MAILPIT_URL="$mailpit_url" TEST_REQUIRE_SERVICES=1 \
+    go test -race -count=1 ./... || fail "go test -race -count=1 ./..."
+  ok "go test -race -count=1 ./..."
+fi
+
+say "$passed passed, 0 failed"
