@@ -20,9 +20,9 @@ type outcome struct {
 // deliver makes one attempt at m and records its outcome. ctx carries no cancellation from
 // shutdown; stop is closed when Run is asked to stop.
 func (d *Dispatcher) deliver(ctx context.Context, stop <-chan struct{}, m Message) {
-	// The lease is timed by this process's own clock: it only decides how long marking is
-	// worth retrying, never what is stored.
-	leaseEnd := time.Now().Add(d.cfg.Lease)
+	// Marking is worth retrying only while the claim holds: past it another dispatcher may
+	// claim the message again. The margin covers one store call.
+	leaseEnd := time.Now().Add(m.LeaseUntil.Sub(d.now()) - storeTimeout)
 	start := time.Now()
 	err := d.send(ctx, m)
 	took := time.Since(start)

@@ -10,9 +10,11 @@ import (
 	"github.com/regapi/regapi/internal/registration"
 )
 
-// Opener unseals the payload of an outbox message. *registration.CodeKeys satisfies it.
+// Opener unseals the payload of an outbox message; ID names its secret, so that only
+// messages it can open are claimed. *registration.CodeKeys satisfies it.
 type Opener interface {
 	Open(sealed []byte) (registration.ActivationEmail, error)
+	ID() []byte
 }
 
 // Dispatcher delivers outbox messages through a mail provider.
@@ -100,7 +102,7 @@ func (d *Dispatcher) Run(ctx context.Context, wake <-chan struct{}) error {
 
 // claim leases up to limit due messages, logging a store failure and claiming nothing.
 func (d *Dispatcher) claim(ctx context.Context, limit int) []Message {
-	claimed, err := d.store.Claim(ctx, d.now(), d.cfg.Lease, limit)
+	claimed, err := d.store.Claim(ctx, d.opener.ID(), d.now(), d.cfg.Lease, limit)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.logger.Error("outbox claim failed; retrying at the next poll", "error", err.Error())

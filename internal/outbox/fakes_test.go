@@ -73,7 +73,7 @@ func (s *fakeStore) claimCount() int {
 	return s.claims
 }
 
-func (s *fakeStore) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]outbox.Message, error) {
+func (s *fakeStore) Claim(ctx context.Context, _ []byte, now time.Time, lease time.Duration, limit int) ([]outbox.Message, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -92,6 +92,7 @@ func (s *fakeStore) Claim(ctx context.Context, now time.Time, lease time.Duratio
 		}
 		r.Attempt++
 		r.leasedUntil = now.Add(lease)
+		r.LeaseUntil = r.leasedUntil
 		r.claimedAt = append(r.claimedAt, now)
 		claimed = append(claimed, r.Message)
 	}

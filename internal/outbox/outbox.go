@@ -16,14 +16,17 @@ type Message struct {
 	Payload   []byte
 	Attempt   int // 1 for the first attempt
 	CreatedAt time.Time
+	// LeaseUntil is when the claim runs out and the message becomes due again.
+	LeaseUntil time.Time
 }
 
 // Store is the outbox as kept in the database.
 type Store interface {
-	// Claim leases up to limit due messages until now+lease, counting one attempt on each.
+	// Claim leases up to limit due messages sealed under keyID until now+lease, counting one
+	// attempt on each.
 	// A message whose lease runs out without being marked becomes due again: that is how a
 	// message whose sender died is picked up. Concurrent claimers never get the same message.
-	Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Message, error)
+	Claim(ctx context.Context, keyID []byte, now time.Time, lease time.Duration, limit int) ([]Message, error)
 	// MarkSent records that the provider accepted message id at at; the activation code it
 	// carries starts its lifetime then.
 	MarkSent(ctx context.Context, id int64, at time.Time) error

@@ -103,8 +103,8 @@ func userChanged(before, after *registration.Account) bool {
 // message_id so that MarkSent can start the code's lifetime. The message is due from the
 // code's issue time, the domain's clock.
 const insertCodeWithMessage = `WITH message AS (
-		INSERT INTO outbox (recipient, payload, next_attempt_at, created_at)
-		VALUES ($5, $6, $3, $3)
+		INSERT INTO outbox (recipient, payload, key_id, next_attempt_at, created_at)
+		VALUES ($5, $6, $7, $3, $3)
 		RETURNING id
 	)
 	INSERT INTO activation_codes (user_id, code_hash, issued_at, attempts, message_id)
@@ -126,7 +126,7 @@ func queueCode(b *pgx.Batch, before *registration.Code, acct *registration.Accou
 			b.Queue(`DELETE FROM activation_codes WHERE user_id = $1`, userID)
 		}
 	case out != nil:
-		b.Queue(insertCodeWithMessage, userID, c.Hash, c.IssuedAt, c.Attempts, out.Recipient, out.Sealed)
+		b.Queue(insertCodeWithMessage, userID, c.Hash, c.IssuedAt, c.Attempts, out.Recipient, out.Sealed, out.KeyID)
 		// Delivered on commit: dispatchers wake as soon as the message is visible.
 		b.Queue(`SELECT pg_notify($1, '')`, outboxChannel)
 	case before == nil || !sameCode(before, c):

@@ -128,7 +128,7 @@ func (e *env) latestCode(t *testing.T, email string) string {
 func (e *env) deliverAll(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	msgs, err := e.store.Claim(ctx, e.clock.Now(), time.Minute, 100)
+	msgs, err := e.store.Claim(ctx, e.keys.ID(), e.clock.Now(), time.Minute, 100)
 	if err != nil {
 		t.Fatalf("claim: %v", err)
 	}

@@ -19,7 +19,7 @@ import (
 // next_attempt_at itself, so an expired lease needs no sweeper.
 const claimDue = `WITH due AS (
 		SELECT id FROM outbox
-		WHERE status = 'pending' AND next_attempt_at <= $1
+		WHERE status = 'pending' AND key_id = $4 AND next_attempt_at <= $1
 		ORDER BY next_attempt_at
 		LIMIT $3
 		FOR UPDATE SKIP LOCKED
@@ -28,16 +28,17 @@ const claimDue = `WITH due AS (
 	FROM due WHERE o.id = due.id
 	RETURNING o.id, o.idempotency_key::text, o.payload, o.attempts, o.created_at`
 
-// Claim implements outbox.Store: it leases up to limit messages due at now until now+lease,
-// counting one attempt on each, and returns them oldest first. It returns a wrapped database
+// Claim implements outbox.Store: it leases up to limit messages sealed under keyID and due at
+// now until now+lease, counting one attempt on each, and returns them oldest first. It returns a wrapped database
 // error when the query fails.
-func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]outbox.Message, error) {
+func (s *Store) Claim(ctx context.Context, keyID []byte, now time.Time, lease time.Duration, limit int) ([]outbox.Message, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, _ := s.pool.Query(ctx, claimDue, now, now.Add(lease), limit)
+	leaseUntil := now.Add(lease)
+	rows, _ := s.pool.Query(ctx, claimDue, now, leaseUntil, limit, keyID)
 	msgs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (outbox.Message, error) {
-		var m outbox.Message
+		m := outbox.Message{LeaseUntil: leaseUntil}
 		err := row.Scan(&m.ID, &m.IdempotencyKey, &m.Payload, &m.Attempt, &m.CreatedAt)
 		return m, err
 	})

@@ -17,7 +17,7 @@ const lease = 30 * time.Second
 // claim claims at the clock's time and fails t unless exactly want messages come back.
 func (e *env) claim(t *testing.T, want int) []outbox.Message {
 	t.Helper()
-	msgs, err := e.store.Claim(context.Background(), e.clock.Now(), lease, 10)
+	msgs, err := e.store.Claim(context.Background(), e.keys.ID(), e.clock.Now(), lease, 10)
 	if err != nil {
 		t.Fatalf("Claim: %v", err)
 	}
@@ -38,7 +38,7 @@ func TestClaimersNeverShareAMessage(t *testing.T) {
 	var claimed []int64
 	counts := parallel(claimers, func(int) error {
 		for {
-			msgs, err := e.store.Claim(context.Background(), e.clock.Now(), lease, 3)
+			msgs, err := e.store.Claim(context.Background(), e.keys.ID(), e.clock.Now(), lease, 3)
 			if err != nil || len(msgs) == 0 {
 				return err
 			}
@@ -234,5 +234,20 @@ func TestWakeups(t *testing.T) {
 	receive("after a commit on the new connection")
 	cancel()
 	for range wake { // drains a wake-up sent before the cancellation, then ends
+	}
+}
+
+func TestClaimTakesOnlyMessagesItCanOpen(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, defaultPolicy)
+	e.register(t, "sealed@example.com")
+	other := []byte("otherkey")
+	msgs, err := e.store.Claim(context.Background(), other, e.clock.Now(), lease, 10)
+	if err != nil || len(msgs) != 0 {
+		t.Fatalf("Claim under another secret's key id = %d messages, %v; want none", len(msgs), err)
+	}
+	m := e.claim(t, 1)[0]
+	if want := e.clock.Now().Add(lease); !m.LeaseUntil.Equal(want) {
+		t.Fatalf("LeaseUntil = %v, want %v", m.LeaseUntil, want)
 	}
 }

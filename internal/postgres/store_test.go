@@ -57,7 +57,7 @@ var roundTrips = []struct {
 		name: "create with code and email",
 		steps: []func(*registration.Address) error{func(a *registration.Address) error {
 			a.Account = pendingAccount(idA, a.Email)
-			a.Outgoing = &registration.OutgoingEmail{Recipient: a.Email, Sealed: []byte("sealed")}
+			a.Outgoing = &registration.OutgoingEmail{Recipient: a.Email, Sealed: []byte("sealed"), KeyID: []byte("key")}
 			return nil
 		}},
 		want: pendingAccount(idA, "alice@example.com"),
@@ -84,7 +84,7 @@ var roundTrips = []struct {
 			},
 			func(a *registration.Address) error {
 				a.Account.Code = &registration.Code{Hash: []byte("new"), IssuedAt: activated}
-				a.Outgoing = &registration.OutgoingEmail{Recipient: a.Email, Sealed: []byte("sealed")}
+				a.Outgoing = &registration.OutgoingEmail{Recipient: a.Email, Sealed: []byte("sealed"), KeyID: []byte("key")}
 				return nil
 			},
 		},
@@ -188,7 +188,7 @@ func TestUpdateAddressRollsBackOnError(t *testing.T) {
 	err := e.store.UpdateAddress(ctx, email, func(a *registration.Address) error {
 		a.Account = pendingAccount(idA, email)
 		a.CodesIssued = []time.Time{t0}
-		a.Outgoing = &registration.OutgoingEmail{Recipient: email, Sealed: []byte("x")}
+		a.Outgoing = &registration.OutgoingEmail{Recipient: email, Sealed: []byte("x"), KeyID: []byte("key")}
 		return boom
 	})
 	if err != boom {
@@ -232,7 +232,7 @@ func TestOutgoingWithoutCodeIsRefused(t *testing.T) {
 	err := e.store.UpdateAddress(context.Background(), email, func(a *registration.Address) error {
 		a.Account = pendingAccount(idA, email)
 		a.Account.Code = nil
-		a.Outgoing = &registration.OutgoingEmail{Recipient: email, Sealed: []byte("x")}
+		a.Outgoing = &registration.OutgoingEmail{Recipient: email, Sealed: []byte("x"), KeyID: []byte("key")}
 		return nil
 	})
 	if err == nil {

@@ -61,6 +61,8 @@ type Address struct {
 type OutgoingEmail struct {
 	Recipient string
 	Sealed    []byte
+	// KeyID names the secret that sealed it (CodeKeys.ID).
+	KeyID []byte
 }
 
 // ActivationEmail is the content of an activation email before sealing.

@@ -26,6 +26,7 @@ const sealContext = "regapi activation email v1"
 type CodeKeys struct {
 	macKey []byte
 	aead   cipher.AEAD
+	id     []byte
 }
 
 // NewCodeKeys derives the code keys from secret, which must be SecretSize random bytes.
@@ -36,6 +37,10 @@ func NewCodeKeys(secret []byte) (*CodeKeys, error) {
 	macKey, err := hkdf.Key(sha256.New, secret, nil, "regapi code hash", 32)
 	if err != nil {
 		return nil, fmt.Errorf("derive code hash key: %w", err)
+	}
+	id, err := hkdf.Key(sha256.New, secret, nil, "regapi key id", 8)
+	if err != nil {
+		return nil, fmt.Errorf("derive key id: %w", err)
 	}
 	sealKey, err := hkdf.Key(sha256.New, secret, nil, "regapi outbox seal", 32)
 	if err != nil {
@@ -49,8 +54,13 @@ func NewCodeKeys(secret []byte) (*CodeKeys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal cipher: %w", err)
 	}
-	return &CodeKeys{macKey: macKey, aead: aead}, nil
+	return &CodeKeys{macKey: macKey, aead: aead, id: id}, nil
 }
+
+// ID returns a public fingerprint of the secret, stored with each sealed email so that a
+// process only claims the emails it can open: one started without CODE_SECRET (a random
+// secret) must not take, and give up on, emails sealed by its siblings.
+func (k *CodeKeys) ID() []byte { return k.id }
 
 var codeSpace = big.NewInt(10000)
 

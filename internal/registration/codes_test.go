@@ -78,3 +78,12 @@ func TestSealOpen(t *testing.T) {
 		t.Fatal("NewCodeKeys accepted a short secret")
 	}
 }
+
+func TestKeyIDNamesTheSecret(t *testing.T) {
+	t.Parallel()
+	a, b := testKeys(t), testKeys(t)
+	other, _ := NewCodeKeys(bytes.Repeat([]byte{1}, SecretSize))
+	if !bytes.Equal(a.ID(), b.ID()) || bytes.Equal(a.ID(), other.ID()) || len(a.ID()) != 8 {
+		t.Fatalf("key ids: %x %x %x", a.ID(), b.ID(), other.ID())
+	}
+}

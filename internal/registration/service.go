@@ -193,7 +193,7 @@ func (s *Service) issueCode(a *Address, now time.Time) error {
 	}
 	a.Account.Code = &Code{Hash: s.keys.Hash(a.Email, code), IssuedAt: now}
 	a.CodesIssued = append(a.CodesIssued, now)
-	a.Outgoing = &OutgoingEmail{Recipient: a.Email, Sealed: sealed}
+	a.Outgoing = &OutgoingEmail{Recipient: a.Email, Sealed: sealed, KeyID: s.keys.ID()}
 	return nil
 }
 

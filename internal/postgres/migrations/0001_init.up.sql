@@ -27,7 +27,10 @@ CREATE TABLE outbox (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     idempotency_key uuid NOT NULL CONSTRAINT outbox_idempotency_key_key UNIQUE DEFAULT gen_random_uuid(),
     recipient       text NOT NULL,
+    -- Sealed with the deployment secret that key_id names: a dispatcher claims only what it
+    -- can open.
     payload         bytea NOT NULL,
+    key_id          bytea NOT NULL,
     status          text NOT NULL DEFAULT 'pending'
                     CONSTRAINT outbox_status_check CHECK (status IN ('pending', 'sent', 'dead')),
     attempts        integer NOT NULL DEFAULT 0 CONSTRAINT outbox_attempts_check CHECK (attempts >= 0),
@@ -41,7 +44,7 @@ CREATE TABLE outbox (
 );
 
 -- What the claim query scans: due messages only, so sent and dead history costs nothing.
-CREATE INDEX outbox_due_idx ON outbox (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX outbox_due_idx ON outbox (key_id, next_attempt_at) WHERE status = 'pending';
 -- Dead messages are the ones operators look for.
 CREATE INDEX outbox_dead_idx ON outbox (dead_at) WHERE status = 'dead';
 
