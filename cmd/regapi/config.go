@@ -127,7 +127,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		HashQueueTimeout:   r.duration("HASH_QUEUE_TIMEOUT", "5s", 0, time.Minute),
 		RateLimitPerMinute: r.integer("RATE_LIMIT_PER_MINUTE", 60, 0, 1<<30),
 		TrustedProxies:     r.prefixes("TRUSTED_PROXIES"),
-		MailSendTimeout:    r.duration("MAIL_SEND_TIMEOUT", "5s", 100*time.Millisecond, 8*time.Second),
+		MailSendTimeout:    r.duration("MAIL_SEND_TIMEOUT", "5s", 100*time.Millisecond, 5*time.Second),
 		MailMaxAttempts:    r.integer("MAIL_MAX_ATTEMPTS", 20, 1, 1000),
 		MailConcurrency:    r.integer("MAIL_CONCURRENCY", 16, 1, 1024),
 		LogLevel:           r.logLevel("LOG_LEVEL", "info"),

@@ -42,7 +42,6 @@ func main() {
 	if err != nil {
 		printError(os.Stderr, err)
 		if errors.Is(err, errUsage) {
-			fmt.Fprintln(os.Stderr, usage)
 			os.Exit(2)
 		}
 		os.Exit(1)
@@ -74,6 +73,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	if cmd == "worker" && cfg.CodeSecretGenerated {
+		// A made-up secret opens no email sealed by the API processes: the worker would idle.
+		return &ConfigError{Problems: []error{errors.New("CODE_SECRET: required by worker, and must be the one the serve processes use")}}
+	}
 	switch cmd {
 	case "serve":
 		return serve(ctx, cfg, stdout, true)
@@ -84,18 +87,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 }
 
-// printError writes err as one readable line (the contract promises no stack trace and no
-// multi-line dumps), or one line per problem of a bad configuration.
+// printError writes err as one readable line, as the contract promises: no stack trace, no
+// multi-line dump. A bad configuration lists all its problems on that line.
 func printError(w io.Writer, err error) {
-	oneLine := func(s string) string { return strings.Join(strings.Fields(s), " ") }
-	var cfgErr *ConfigError
-	if errors.As(err, &cfgErr) {
-		for _, p := range cfgErr.Problems {
-			fmt.Fprintln(w, "regapi: configuration: "+oneLine(p.Error()))
-		}
-		return
+	line := "regapi: " + strings.Join(strings.Fields(err.Error()), " ")
+	if errors.Is(err, errUsage) {
+		line += " (see 'regapi help')"
 	}
-	fmt.Fprintln(w, "regapi: "+oneLine(err.Error()))
+	fmt.Fprintln(w, line)
 }
 
 // splitHostPort splits a listen address such as ":8080" into host and port.
