@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -231,4 +232,23 @@ func receive(t *testing.T, ch <-chan string, timeout time.Duration) string {
 		t.Fatalf("nothing received within %s", timeout)
 		return ""
 	}
+}
+
+func TestShutdownCutsOffATricklingClient(t *testing.T) {
+	t.Parallel()
+	env := baseEnv(t)
+	_, stop := runApp(t, env)
+	conn, err := net.Dial("tcp", env["HTTP_ADDR"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A body announced as 100 bytes, of which one arrives: the request stays in flight.
+	fmt.Fprint(conn, "POST /v1/users HTTP/1.1\r\nHost: regapi\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("serve stopped %s after cancellation with a request still open", time.Since(start).Round(time.Millisecond))
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -75,7 +76,9 @@ func handleMe(auth *authenticator) http.Handler {
 // handleActivate activates the authenticated user's account with the code in the body.
 func handleActivate(accounts Accounts, auth *authenticator, outcomes *prometheus.CounterVec) http.Handler {
 	type request struct {
-		Code string `json:"code"`
+		// Raw, so that a code of the wrong type (a number loses its leading zeros) is a
+		// validation failure of the field rather than a malformed body.
+		Code json.RawMessage `json:"code"`
 	}
 	activate := func(w http.ResponseWriter, r *http.Request) (registration.User, error) {
 		user, err := auth.user(r)
@@ -86,7 +89,11 @@ func handleActivate(accounts Accounts, auth *authenticator, outcomes *prometheus
 		if err := decodeJSON(w, r, &req); err != nil {
 			return registration.User{}, err
 		}
-		return accounts.Activate(r.Context(), user, req.Code)
+		var code string
+		if json.Unmarshal(req.Code, &code) != nil {
+			code = "" // not a string: the domain refuses it as it refuses any non-code
+		}
+		return accounts.Activate(r.Context(), user, code)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, err := activate(w, r)

@@ -41,7 +41,6 @@ func TestRequestBodies(t *testing.T) {
 		{"string", "/v1/users", "application/json", `"a@example.com"`, 400, "malformed_request"},
 		{"unknown field", "/v1/users", "application/json", `{"email":"a@example.com","password":"12345678","admin":true}`, 400, "malformed_request"},
 		{"wrong type", "/v1/users", "application/json", `{"email":["a@example.com"],"password":"12345678"}`, 400, "malformed_request"},
-		{"code as a number", "/v1/users/me/activate", "application/json", `{"code":7319}`, 400, "malformed_request"},
 		{"code as a string", "/v1/users/me/activate", "application/json", `{"code":"7319"}`, 200, ""},
 		{"activate without content type", "/v1/users/me/activate", "", `{"code":"7319"}`, 415, "unsupported_media_type"},
 	}

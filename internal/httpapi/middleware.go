@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -130,6 +131,11 @@ func serveRecovered(h http.Handler, w *responseRecorder, r *http.Request) {
 // mux itself would write plain text.
 func withProblemFallback(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if uncleanPath(r.URL.Path) {
+			// The mux would redirect to the cleaned path; no client of this API needs that.
+			respondError(w, r, &requestError{code: "not_found"})
+			return
+		}
 		h, pattern := mux.Handler(r)
 		if pattern != "" {
 			mux.ServeHTTP(w, r)
@@ -145,7 +151,7 @@ func withProblemFallback(mux *http.ServeMux) http.Handler {
 			w.Header().Set("Allow", probe.header.Get("Allow"))
 			respondError(w, r, &requestError{code: "method_not_allowed"})
 		default:
-			h.ServeHTTP(w, r) // a redirect to the cleaned path
+			h.ServeHTTP(w, r)
 		}
 	})
 }
@@ -196,3 +202,9 @@ func (rec *responseRecorder) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (rec *responseRecorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+
+// uncleanPath reports whether p has empty, "." or ".." segments.
+func uncleanPath(p string) bool {
+	return strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") ||
+		strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..")
+}

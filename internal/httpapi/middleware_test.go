@@ -266,17 +266,6 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-func TestUncleanPathIsRedirected(t *testing.T) {
-	t.Parallel()
-	s := newTestServer(t, nil, nil, Limits{})
-	for _, path := range []string{"/v1//users/me", "/nothing//here"} {
-		resp := s.do(jsonRequest("GET", path, ""))
-		if resp.StatusCode != http.StatusTemporaryRedirect {
-			t.Fatalf("%s: status %d, want 307", path, resp.StatusCode)
-		}
-	}
-}
-
 func TestPanicAfterResponseBeganAbortsIt(t *testing.T) {
 	t.Parallel()
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

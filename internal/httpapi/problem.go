@@ -51,6 +51,7 @@ var problemKinds = map[string]problemKind{
 	"internal_error":         {http.StatusInternalServerError, "Internal error", "Something went wrong on our side.", false},
 	"overloaded":             {http.StatusServiceUnavailable, "Overloaded", "The service is busy; retry after the delay in Retry-After.", true},
 	"not_ready":              {http.StatusServiceUnavailable, "Not ready", "A dependency of the service is unavailable.", false},
+	"unavailable":            {http.StatusServiceUnavailable, "Unavailable", "The service cannot reach its database; retry after the delay in Retry-After.", true},
 }
 
 // sentinelCodes maps the domain's sentinel errors to their codes.
@@ -66,6 +67,7 @@ var sentinelCodes = []struct {
 	{registration.ErrTooManyAttempts, "too_many_attempts"},
 	{registration.ErrResendCooldown, "resend_cooldown"},
 	{registration.ErrOverloaded, "overloaded"},
+	{registration.ErrUnavailable, "unavailable"},
 }
 
 // requestError is a failure the HTTP layer detects itself, with a code from problemKinds and

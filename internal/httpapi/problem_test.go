@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -30,6 +31,7 @@ func TestErrorMapping(t *testing.T) {
 		{"resend cooldown", cooldown, 429, "resend_cooldown", map[string]string{"Retry-After": "3"}},
 		{"wrapped cooldown", fmt.Errorf("resend code: %w", cooldown), 429, "resend_cooldown", map[string]string{"Retry-After": "3"}},
 		{"overloaded", fmt.Errorf("hash password: %w", registration.ErrOverloaded), 503, "overloaded", map[string]string{"Retry-After": "1"}},
+		{"database unreachable", fmt.Errorf("load account: %w: %w", registration.ErrUnavailable, io.ErrUnexpectedEOF), 503, "unavailable", map[string]string{"Retry-After": "1"}},
 		{"validation", &registration.ValidationError{Fields: map[string]string{"email": "bad"}}, 422, "validation_failed", nil},
 		{"not found leaks nothing", registration.ErrNotFound, 500, "internal_error", nil},
 		{"internal", errors.New("pq: connection to 10.1.2.3 refused"), 500, "internal_error", map[string]string{"Retry-After": ""}},

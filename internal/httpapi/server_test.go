@@ -259,3 +259,30 @@ func TestAuthenticatedEndpoints(t *testing.T) {
 		})
 	}
 }
+
+func TestActivatePassesOnlyStringCodes(t *testing.T) {
+	t.Parallel()
+	for body, want := range map[string]string{
+		`{"code":"0427"}`: "0427",
+		`{"code":427}`:    "",
+		`{"code":null}`:   "",
+		`{}`:              "",
+	} {
+		s := newTestServer(t, nil, nil, Limits{})
+		readJSON(t, s.do(authed(jsonRequest("POST", "/v1/users/me/activate", body))), http.StatusOK)
+		_, got := s.accounts.calls()
+		if last := got[len(got)-1]; last != "activate|"+testUser().ID+"|"+want {
+			t.Errorf("%s: service got %q, want code %q", body, last, want)
+		}
+	}
+}
+
+func TestUncleanPathsAreNotFound(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil, nil, Limits{})
+	for _, path := range []string{"//v1/users/me", "/v1/./users/me", "/v1/users/me/..", "/v1/x/../users/me"} {
+		r := authed(httptest.NewRequest("GET", "/", nil))
+		r.URL.Path = path
+		readProblem(t, s.do(r), http.StatusNotFound, "not_found")
+	}
+}

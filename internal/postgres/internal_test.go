@@ -2,6 +2,9 @@ package postgres
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -71,6 +74,10 @@ func TestStoreError(t *testing.T) {
 		{"other unique constraint", &pgconn.PgError{Code: "23505", ConstraintName: "users_pkey"}, nil},
 		{"not a unique violation", &pgconn.PgError{Code: "23514", ConstraintName: "users_email_key"}, nil},
 		{"not a PgError", errors.New("connection reset"), nil},
+		{"server shutting down", &pgconn.PgError{Code: "57P01"}, registration.ErrUnavailable},
+		{"connection failure", &pgconn.PgError{Code: "08006"}, registration.ErrUnavailable},
+		{"connection dropped", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), registration.ErrUnavailable},
+		{"network", &net.OpError{Op: "dial", Err: errors.New("refused")}, registration.ErrUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,7 +89,7 @@ func TestStoreError(t *testing.T) {
 			if tt.want != nil && !errors.Is(got, tt.want) {
 				t.Errorf("storeError = %v, want %v", got, tt.want)
 			}
-			if tt.want == nil && errors.Is(got, registration.ErrEmailTaken) {
+			if tt.want == nil && (errors.Is(got, registration.ErrEmailTaken) || errors.Is(got, registration.ErrUnavailable)) {
 				t.Errorf("storeError = %v, want no domain error", got)
 			}
 		})

@@ -26,6 +26,8 @@ var (
 	ErrResendCooldown = errors.New("no new activation code yet")
 	// ErrOverloaded: the password hasher's queue is full; the request may be retried.
 	ErrOverloaded = errors.New("service overloaded")
+	// ErrUnavailable: the database cannot be reached right now; the request may be retried.
+	ErrUnavailable = errors.New("storage unavailable")
 	// ErrNotFound: the Store holds no such account.
 	ErrNotFound = errors.New("not found")
 )
