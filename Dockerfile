@@ -17,6 +17,14 @@ COPY . .
 RUN --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/regapi ./cmd/regapi
 
+# The test suite's environment (compose service "test"): the Go toolchain with cgo for
+# -race, and Chromium for the browser test of /docs. The source is mounted, not copied.
+FROM golang:1.26 AS test
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+
 # Distroless static: CA certificates, /etc/passwd with the nonroot user, tzdata; no shell.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/regapi /regapi

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -44,6 +45,8 @@ type app struct {
 	base   string
 	env    map[string]string
 	stdout *syncBuffer
+	// header is sent with every request of do, besides its own.
+	header http.Header
 }
 
 // baseEnv returns settings for a test process on a fresh database: cheap password hashing
@@ -64,24 +67,38 @@ func baseEnv(t *testing.T) map[string]string {
 // cleanly within the contract's 10 seconds.
 func startApp(t *testing.T, env map[string]string) *app {
 	t.Helper()
+	a, stop := runApp(t, env)
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return a
+}
+
+// runApp runs `regapi serve` with env and returns once it is healthy; stop cancels it and
+// reports an error unless it returned nil within 10 seconds.
+func runApp(t *testing.T, env map[string]string) (*app, func() error) {
+	t.Helper()
 	a := &app{base: "http://" + env["HTTP_ADDR"], env: env, stdout: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	getenv := func(k string) string { return env[k] }
 	go func() { done <- run(ctx, []string{"serve"}, getenv, a.stdout, a.stdout) }()
-	t.Cleanup(func() {
+	stop := func() error {
 		cancel()
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Errorf("serve returned %v", err)
+				return fmt.Errorf("serve returned %w", err)
 			}
+			return nil
 		case <-time.After(10 * time.Second):
-			t.Errorf("serve did not stop within 10s of cancellation")
+			return errors.New("serve did not stop within 10s of cancellation")
 		}
-	})
+	}
 	waitHealthy(t, a.base, done)
-	return a
+	return a, stop
 }
 
 func freeAddr(t testing.TB) string {
@@ -124,6 +141,7 @@ type response struct {
 }
 
 // do sends a request with an optional JSON body and Basic Auth credentials (user "" for none).
+// It fails t unless the request and the response agree with the served OpenAPI document.
 func (a *app) do(t *testing.T, method, path, body, user, pass string) response {
 	t.Helper()
 	var r io.Reader
@@ -140,12 +158,16 @@ func (a *app) do(t *testing.T, method, path, body, user, pass string) response {
 	if user != "" {
 		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
 	}
+	for k, v := range a.header {
+		req.Header[k] = v
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	checkExchange(t, req, []byte(body), resp, raw)
 	out := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
 	_ = json.Unmarshal(raw, &out.body)
 	return out

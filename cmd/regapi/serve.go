@@ -45,7 +45,8 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer, withHTTP bool) err
 	}
 	store := postgres.NewStore(pool)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newOutboxCollector(store.OutboxStats, time.Now, logger))
 
 	dispatcher := outbox.NewDispatcher(store, newProvider(cfg, stdout), keys, outbox.Config{
 		From:        cfg.MailFrom,
@@ -69,21 +70,7 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer, withHTTP bool) err
 
 // serveHTTP builds the API and serves it on cfg.HTTPAddr until ctx is cancelled.
 func serveHTTP(ctx context.Context, cfg Config, logger *slog.Logger, store *postgres.Store, keys *registration.CodeKeys, reg *prometheus.Registry) error {
-	queueWait := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "regapi_password_hash_queue_wait_seconds",
-		Help:    "Time a request waited for a password hashing slot.",
-		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
-	})
-	hasher := password.NewHasher(password.Params{
-		MemoryKiB:   cfg.Argon2Memory,
-		Iterations:  cfg.Argon2Iterations,
-		Parallelism: cfg.Argon2Parallelism,
-	}, cfg.HashConcurrency, cfg.HashQueueSize, cfg.HashQueueTimeout, password.WithQueueWait(queueWait))
-	reg.MustRegister(queueWait, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "regapi_password_hash_queue_depth",
-		Help: "Requests waiting for a password hashing slot.",
-	}, func() float64 { return float64(hasher.QueueDepth()) }))
-	svc, err := registration.NewService(ctx, store, hasher, keys, cfg.Policy, time.Now)
+	svc, err := registration.NewService(ctx, store, newHasher(cfg, reg), keys, cfg.Policy, time.Now)
 	if err != nil {
 		return err
 	}
@@ -117,9 +104,31 @@ func serveHTTP(ctx context.Context, cfg Config, logger *slog.Logger, store *post
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("http shutdown: %w", err)
+		// A client still trickling its request in must not hold the process past the
+		// contract's 10 seconds: cut it off. Every completed request was answered.
+		logger.Warn("requests still open at the shutdown deadline; closing them", "error", err.Error())
+		_ = srv.Close()
 	}
 	return nil
+}
+
+// newHasher returns the password hasher cfg describes, with its queue metrics on reg.
+func newHasher(cfg Config, reg *prometheus.Registry) *password.Hasher {
+	queueWait := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "regapi_password_hash_queue_wait_seconds",
+		Help:    "Time a request waited for a password hashing slot.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	})
+	hasher := password.NewHasher(password.Params{
+		MemoryKiB:   cfg.Argon2Memory,
+		Iterations:  cfg.Argon2Iterations,
+		Parallelism: cfg.Argon2Parallelism,
+	}, cfg.HashConcurrency, cfg.HashQueueSize, cfg.HashQueueTimeout, password.WithQueueWait(queueWait))
+	reg.MustRegister(queueWait, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "regapi_password_hash_queue_depth",
+		Help: "Requests waiting for a password hashing slot.",
+	}, func() float64 { return float64(hasher.QueueDepth()) }))
+	return hasher
 }
 
 // openPool configures the connection pool without connecting: the API starts while the

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"net/http"
@@ -44,6 +45,10 @@ func handleReadyz(db Pinger) http.Handler {
 		writeJSON(w, r, http.StatusOK, statusResponse{Status: "ok", Checks: map[string]string{"database": "ok"}})
 	})
 }
+
+// OpenAPIDocument returns the OpenAPI document the service serves at /openapi.yaml, for
+// tests that check requests and responses against it.
+func OpenAPIDocument() []byte { return bytes.Clone(openAPIDocument) }
 
 // handleOpenAPI serves the OpenAPI document of the API.
 func handleOpenAPI() http.Handler {

@@ -27,4 +27,8 @@ func addRoutes(
 	mux.Handle("GET /readyz", handleReadyz(health))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("GET /openapi.yaml", handleOpenAPI())
+	docs := handleDocs()
+	mux.Handle("GET /docs", docs)
+	mux.Handle("GET /docs/{$}", docs)
+	mux.Handle("GET /docs/{asset}", docs)
 }

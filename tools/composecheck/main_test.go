@@ -39,7 +39,7 @@ func TestBrokenFiles(t *testing.T) {
 		{"api port not published", `"127.0.0.1:${API_PORT:-8080}:8080"`, `"127.0.0.1:${API_PORT:-8080}:8081"`,
 			"api: does not publish port 8080"},
 		{"test without -race", `"-race", "-count=1"`, `"-count=1"`, "does not run go test -race ./..."},
-		{"alpine test image", "image: golang:1.26\n", "image: golang:1.26-alpine\n", "-race needs cgo"},
+		{"test image without Chromium", "      target: test\n", "      target: build\n", "test stage"},
 		{"bind-mounted module cache", "- gomod:/go/pkg/mod", "- ./cache:/go/pkg/mod", "want a named volume"},
 	}
 	original, err := os.ReadFile(composeFile)
