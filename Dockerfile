@@ -18,10 +18,11 @@ RUN --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/regapi ./cmd/regapi
 
 # The test suite's environment (compose service "test"): the Go toolchain with cgo for
-# -race, and Chromium for the browser test of /docs. The source is mounted, not copied.
+# -race, Chromium for the browser test of /docs, and PostgreSQL's server programs for the
+# database-outage test, which runs a private server it can stop. The source is mounted.
 FROM golang:1.26 AS test
 RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium postgresql \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 

@@ -37,6 +37,9 @@ type Config struct {
 
 	RateLimitPerMinute int
 	TrustedProxies     []netip.Prefix
+	// AuthFailuresPerAccount is how many failed Basic Auth attempts one client IP may make
+	// against one account in a burst, refilled over 15 minutes; 0 turns the throttle off.
+	AuthFailuresPerAccount int
 
 	MailSendTimeout time.Duration
 	MailMaxAttempts int
@@ -119,9 +122,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			ResendCooldown: r.duration("RESEND_COOLDOWN", "30s", 0, 24*time.Hour),
 			MaxCodesPerDay: r.integer("MAX_CODES_PER_DAY", 10, 1, 1000),
 		},
+		// #nosec G115 -- r.integer keeps each value within the bounds given, which fit the type.
 		Argon2Memory:       uint32(r.integer("ARGON2_MEMORY_KIB", 19456, 8, 4<<20)),
-		Argon2Iterations:   uint32(r.integer("ARGON2_ITERATIONS", 2, 1, 100)),
-		Argon2Parallelism:  uint8(r.integer("ARGON2_PARALLELISM", 1, 1, 255)),
+		Argon2Iterations:   uint32(r.integer("ARGON2_ITERATIONS", 2, 1, 100)), // #nosec G115 -- 1..100
+		Argon2Parallelism:  uint8(r.integer("ARGON2_PARALLELISM", 1, 1, 255)), // #nosec G115 -- 1..255
 		HashConcurrency:    r.integer("HASH_CONCURRENCY", cpus, 1, 1024),
 		HashQueueSize:      r.integer("HASH_QUEUE_SIZE", 256, 0, 1<<20),
 		HashQueueTimeout:   r.duration("HASH_QUEUE_TIMEOUT", "5s", 0, time.Minute),
@@ -132,6 +136,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		MailConcurrency:    r.integer("MAIL_CONCURRENCY", 16, 1, 1024),
 		LogLevel:           r.logLevel("LOG_LEVEL", "info"),
 	}
+	c.AuthFailuresPerAccount = r.integer("AUTH_FAILURES_PER_ACCOUNT", 10, 0, 1<<20)
 	c.CodeSecret, c.CodeSecretGenerated = r.codeSecret()
 	if _, _, err := splitHostPort(c.HTTPAddr); err != nil {
 		r.fail("HTTP_ADDR", "want host:port, got %q", c.HTTPAddr)

@@ -8,15 +8,18 @@ import (
 )
 
 // authenticator checks the Basic Auth credentials of the /v1/users/me… endpoints, and limits
-// failed attempts per client IP.
+// failed attempts per client IP and, more tightly, per account and client IP.
 type authenticator struct {
 	accounts Accounts
 	failures *limiter
+	// perAccount is keyed by account and client together, so that failures from one client
+	// never throttle the account's owner elsewhere.
+	perAccount *accountLimiter
 }
 
 // user returns the user whose credentials r carries. It returns registration.ErrUnauthorized
-// for missing, malformed or wrong credentials, rate_limited when the client failed too often,
-// or whatever Authenticate returns otherwise.
+// for missing, malformed or wrong credentials, rate_limited when the client failed too often
+// (in all, or against this account), or whatever Authenticate returns otherwise.
 func (a *authenticator) user(r *http.Request) (registration.User, error) {
 	ip := clientIPFrom(r.Context())
 	// The token is taken before any password hashing, so a client that is out of attempts
@@ -30,9 +33,19 @@ func (a *authenticator) user(r *http.Request) (registration.User, error) {
 	if !ok {
 		return registration.User{}, registration.ErrUnauthorized
 	}
+	key, isAccount := accountKeyOf(email, ip)
+	if isAccount {
+		if err := a.perAccount.take(key); err != nil {
+			a.failures.give(ip) // refused before any hashing: it cost nothing
+			return registration.User{}, err
+		}
+	}
 	user, err := a.accounts.Authenticate(r.Context(), email, password)
 	if !errors.Is(err, registration.ErrUnauthorized) {
 		a.failures.give(ip)
+		if isAccount {
+			a.perAccount.give(key)
+		}
 	}
 	return user, err
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxBodyBytes bounds a request body; the largest legitimate one is a registration with a
@@ -17,7 +18,8 @@ import (
 const maxBodyBytes = 64 << 10
 
 // decodeJSON reads r's body, which must be exactly one JSON object that fits dst, into dst.
-// It returns a *requestError: unsupported_media_type, request_too_large or malformed_request.
+// It returns a *requestError: unsupported_media_type, request_too_large or malformed_request
+// (also for a body that is not valid UTF-8, as RFC 8259 requires JSON to be).
 // Missing fields are left zero for the domain's validation to name.
 func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	if !isJSON(r.Header.Get("Content-Type")) {
@@ -30,6 +32,10 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 			return &requestError{code: "request_too_large"}
 		}
 		return &requestError{code: "malformed_request", detail: "The request body could not be read.", err: err}
+	}
+	// encoding/json would replace invalid UTF-8 with U+FFFD, silently changing a password.
+	if !utf8.Valid(body) {
+		return malformed("The request body is not valid UTF-8.")
 	}
 	// Only an object can fit a request type: null and arrays would otherwise decode silently
 	// (null) or with a confusing message.

@@ -36,13 +36,16 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// Limits configures the per-client-IP rate limits.
+// Limits configures the per-client-IP rate limits and the per-account throttle.
 type Limits struct {
 	// RatePerMinute is how many registrations, and separately how many failed Basic Auth
 	// attempts, one client IP may make per minute; zero or less turns both limits off.
 	RatePerMinute int
 	// TrustedProxies are the networks whose X-Forwarded-For header is believed.
 	TrustedProxies []netip.Prefix
+	// FailuresPerAccount is how many failed Basic Auth attempts one client IP may make against
+	// one account in a burst; they come back over 15 minutes. Zero or less turns it off.
+	FailuresPerAccount int
 }
 
 // NewServer returns the complete HTTP API. Its metrics are registered in reg and served, with
@@ -51,7 +54,11 @@ type Limits struct {
 func NewServer(logger *slog.Logger, accounts Accounts, health Pinger, limits Limits, reg *prometheus.Registry) http.Handler {
 	m := newMetrics(reg)
 	regLimit := newLimiter(limits.RatePerMinute, time.Now)
-	auth := &authenticator{accounts: accounts, failures: newLimiter(limits.RatePerMinute, time.Now)}
+	auth := &authenticator{
+		accounts:   accounts,
+		failures:   newLimiter(limits.RatePerMinute, time.Now),
+		perAccount: newAccountLimiter(limits.FailuresPerAccount, time.Now),
+	}
 
 	mux := http.NewServeMux()
 	addRoutes(mux, accounts, auth, regLimit, health, reg, m)

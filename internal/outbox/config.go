@@ -74,5 +74,6 @@ func (c Config) Backoff(attempt int) time.Duration {
 	if ceiling <= c.BaseBackoff {
 		return ceiling
 	}
+	// #nosec G404 -- jitter only spreads retries out; it need not be unpredictable.
 	return c.BaseBackoff + rand.N(ceiling-c.BaseBackoff+1)
 }

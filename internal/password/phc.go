@@ -54,6 +54,7 @@ func (p Params) Validate() error {
 }
 
 func (p Params) key(password, salt []byte, keyLen int) []byte {
+	// #nosec G115 -- keyLen is a decoded key's length, checked against maxKeyLen, or the fixed default.
 	return argon2.IDKey(password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(keyLen))
 }
 
@@ -107,6 +108,7 @@ func parseParams(s string) (Params, error) {
 	if values[2] > 255 {
 		return Params{}, fmt.Errorf("%w: parallelism %d out of range", ErrMalformedHash, values[2])
 	}
+	// #nosec G115 -- ParseUint above limits every value to 32 bits, and parallelism to 255.
 	p := Params{MemoryKiB: uint32(values[0]), Iterations: uint32(values[1]), Parallelism: uint8(values[2])}
 	if err := p.Validate(); err != nil {
 		return Params{}, fmt.Errorf("%w: %v", ErrMalformedHash, err)

@@ -19,8 +19,13 @@ const (
 // part is a dot-atom (RFC 5322 without quoting or comments) and the domain a dotted host name;
 // internationalised addresses are refused.
 func NormalizeEmail(s string) (string, bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if len(s) > MaxEmailLength {
+	s = strings.TrimSpace(s)
+	// ASCII is checked before lower-casing: Unicode lower-cases a few look-alikes to ASCII
+	// letters (the Kelvin sign U+212A to "k", U+0130 to "i"), which would pass them off as
+	// the address they imitate.
+	ascii := isASCII(s)
+	s = strings.ToLower(s)
+	if !ascii || len(s) > MaxEmailLength {
 		return s, false
 	}
 	local, domain, ok := strings.Cut(s, "@")
@@ -28,6 +33,15 @@ func NormalizeEmail(s string) (string, bool) {
 		return s, false
 	}
 	return s, true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func validLocalPart(local string) bool {

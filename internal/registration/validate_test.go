@@ -33,7 +33,12 @@ func TestNormalizeEmail(t *testing.T) {
 		{"Alice <alice@example.com>", "", false},
 		{"alice@example.com\r\nBcc: x@example.com", "", false},
 		{"alice\x00@example.com", "", false},
-		{"аlice@example.com", "", false}, // Cyrillic а
+		{"аlice@example.com", "", false},     // Cyrillic а
+		{"\u212aate@example.com", "", false}, // Kelvin sign, which lower-cases to "k"
+		{"\u0130nes@example.com", "", false}, // İ, which lower-cases to "i"
+		{"alice@\u212aexample.com", "", false},
+		{"ａlice@example.com", "", false},                           // fullwidth a
+		{"alice@xn--bcher-kva.de", "alice@xn--bcher-kva.de", true}, // an IDN in its ASCII form
 		{"alice@bücher.de", "", false},
 		{strings.Repeat("a", 65) + "@example.com", "", false},
 		{long254, long254, true},

@@ -35,6 +35,7 @@ func URL(t testing.TB) string {
 		t.Skip(msg)
 	}
 	httpAddr, smtpAddr := freeAddr(t), freeAddr(t)
+	// #nosec G204 -- bin is the mailpit found on PATH for tests, with fixed arguments.
 	cmd := exec.Command(bin, "--listen", httpAddr, "--smtp", smtpAddr, "--disable-version-check", "--ignore-duplicate-ids", "--quiet")
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start mailpit: %v", err)
@@ -64,7 +65,7 @@ func waitUp(t testing.TB, base string) {
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(base + "/api/v1/messages")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return
 			}

@@ -1,0 +1,174 @@
+package httpapi
+
+import (
+	"net/http"
+	"net/netip"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/regapi/regapi/internal/registration"
+)
+
+func TestAccountLimiterRefills(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	l := newAccountLimiter(3, clock.now)
+	key, ok := accountKeyOf(" Alice@Example.com", netip.MustParseAddr("203.0.113.9"))
+	if !ok {
+		t.Fatal("a valid address is no account key")
+	}
+	for i := range 3 {
+		if err := l.take(key); err != nil {
+			t.Fatalf("take %d: %v", i+1, err)
+		}
+	}
+	err := l.take(key)
+	after, _ := registration.RetryAfter(err)
+	// Three tokens over 15 minutes: one every 5 minutes.
+	if err == nil || errorCode(err) != "rate_limited" || after != 5*time.Minute {
+		t.Fatalf("fourth take = %v (retry after %s), want rate_limited after 5m", err, after)
+	}
+	clock.advance(5 * time.Minute)
+	if err := l.take(key); err != nil {
+		t.Fatalf("take after 5 minutes: %v", err)
+	}
+	if err := l.take(key); err == nil {
+		t.Fatal("a second token came back after 5 minutes")
+	}
+	// The same address, spelt differently, is the same account.
+	other, _ := accountKeyOf("alice@example.com", netip.MustParseAddr("203.0.113.9"))
+	if other != key {
+		t.Fatalf("keys differ: %v, %v", key, other)
+	}
+	l.give(key)
+	if err := l.take(key); err != nil {
+		t.Fatalf("take after give: %v", err)
+	}
+}
+
+func TestAccountLimiterNotAnAccount(t *testing.T) {
+	t.Parallel()
+	// What cannot name an account is left to the per-IP limit: it fails without a lookup.
+	for _, email := range []string{"", "no-at-sign", "\u212aate@example.com", "alice\r\n@example.com"} {
+		if key, ok := accountKeyOf(email, netip.MustParseAddr("203.0.113.9")); ok {
+			t.Errorf("accountKeyOf(%q) = %v, an account", email, key)
+		}
+	}
+}
+
+func TestAccountLimiterFullTableLimitsNobody(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	l := newAccountLimiter(1, clock.now)
+	l.maxBuckets = 2
+	ip := netip.MustParseAddr("203.0.113.9")
+	for i := range 2 {
+		key, _ := accountKeyOf("user"+strconv.Itoa(i)+"@example.com", ip)
+		if err := l.take(key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The table is full: a third account is not throttled by it (the per-IP limit still is),
+	// rather than sharing a bucket that whoever filled the table could keep empty.
+	victim, _ := accountKeyOf("victim@example.com", ip)
+	for range 5 {
+		if err := l.take(victim); err != nil {
+			t.Fatalf("an account beyond a full table was throttled: %v", err)
+		}
+	}
+	// Emptied buckets are swept once they have refilled, which makes room again.
+	clock.advance(accountFailureWindow + sweepInterval)
+	if err := l.take(victim); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.buckets) != 1 {
+		t.Fatalf("%d buckets after the sweep, want 1", len(l.buckets))
+	}
+}
+
+func TestFailedAuthPerAccountCannotLockTheOwnerOut(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil, nil, Limits{
+		FailuresPerAccount: 3,
+		TrustedProxies:     []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+	})
+	try := func(remote, xff, email, password string) *http.Response {
+		r := jsonRequest("GET", "/v1/users/me", "")
+		r.RemoteAddr = remote
+		if xff != "" {
+			r.Header.Set("X-Forwarded-For", xff)
+		}
+		r.SetBasicAuth(email, password)
+		return s.do(r)
+	}
+	const attacker, owner = "203.0.113.7:4000", "198.51.100.20:5000"
+
+	// The owner's successes spend nothing.
+	for range 5 {
+		readJSON(t, try(owner, "", testEmail, testPassword), http.StatusOK)
+	}
+	for range 3 {
+		readProblem(t, try(attacker, "", testEmail, "guess"), http.StatusUnauthorized, "unauthorized")
+	}
+	before, _ := s.accounts.calls()
+	steps := []struct {
+		name, remote, xff, email, password string
+		status                             int
+	}{
+		{"attacker is throttled", attacker, "", testEmail, "guess", 429},
+		{"even with the right password", attacker, "", testEmail, testPassword, 429},
+		{"the address spelt differently is the same account", attacker, "", "  ALICE@example.COM", "guess", 429},
+		{"a spoofed X-Forwarded-For does not help", attacker, "192.0.2.1", testEmail, "guess", 429},
+		{"the owner elsewhere still logs in", owner, "", testEmail, testPassword, 200},
+		{"the owner may still mistype", owner, "", testEmail, "typo", 401},
+		{"the attacker may try another account", attacker, "", "bob@example.com", "guess", 401},
+	}
+	for _, st := range steps {
+		resp := try(st.remote, st.xff, st.email, st.password)
+		switch st.status {
+		case 200:
+			readJSON(t, resp, 200)
+		case 401:
+			readProblem(t, resp, 401, "unauthorized")
+		default:
+			readProblem(t, resp, 429, "rate_limited")
+			if got := resp.Header.Get("Retry-After"); got != "300" && got != "299" {
+				t.Fatalf("%s: Retry-After = %q, want about 300", st.name, got)
+			}
+		}
+	}
+	// Throttled attempts were refused before the password was checked.
+	if after, _ := s.accounts.calls(); after-before != 3 {
+		t.Fatalf("Authenticate called %d times for the steps, want 3 (the owner's and bob's)", after-before)
+	}
+
+	// Behind a trusted proxy each forwarded client has its own allowance.
+	const proxy = "10.0.0.1:6000"
+	for range 3 {
+		readProblem(t, try(proxy, "192.0.2.50", testEmail, "guess"), http.StatusUnauthorized, "unauthorized")
+	}
+	readProblem(t, try(proxy, "192.0.2.50", testEmail, "guess"), http.StatusTooManyRequests, "rate_limited")
+	readJSON(t, try(proxy, "192.0.2.60", testEmail, testPassword), http.StatusOK)
+}
+
+func TestFailedAuthPerAccountOff(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil, nil, Limits{})
+	for range 20 {
+		readProblem(t, me(s, "wrong"), http.StatusUnauthorized, "unauthorized")
+	}
+	readJSON(t, me(s, testPassword), http.StatusOK)
+}
+
+func TestAccountLimiterServiceErrorGivesBack(t *testing.T) {
+	t.Parallel()
+	// An attempt the service could not judge (database down) is no failure of the client.
+	s := newTestServer(t, &stubAccounts{authErr: registration.ErrUnavailable}, nil, Limits{FailuresPerAccount: 1})
+	for range 3 {
+		resp := me(s, "whatever")
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("status %d, want 503", resp.StatusCode)
+		}
+	}
+}
