@@ -7,7 +7,7 @@ GO       ?= go
 TOOLS    ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/regapi-tools/bin
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build run test lint fmt clean
+.PHONY: build run test lint fmt clean bench bench-smoke
 
 ## build: compile bin/regapi (static, no cgo)
 build:
@@ -28,6 +28,21 @@ lint:
 	$(GO) vet ./...
 	@test -x $(TOOLS)/staticcheck || GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(TOOLS)/staticcheck ./...
+
+## bench: the benchmark (a few minutes; see BENCHMARKS.md), results in $(BENCH_OUT)
+##        BENCH_MODE=smoke: a few seconds; BENCH_PROFILE=1: also a CPU profile of regapi
+BENCH_MODE      ?= full
+BENCH_OUT       ?= $(if $(filter smoke,$(BENCH_MODE)),bin/bench-smoke,bench/results)
+BENCH_ADMIN_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+bench:
+	CGO_ENABLED=0 $(GO) build -trimpath $(if $(BENCH_PROFILE),-tags pprof) -o bin/regapi-bench ./cmd/regapi
+	$(GO) build -o bin/loadgen ./cmd/loadgen
+	./bin/loadgen -mode $(BENCH_MODE) -regapi bin/regapi-bench -admin-url '$(BENCH_ADMIN_URL)' -out $(BENCH_OUT) \
+		$(if $(BENCH_PROFILE),-pprof) $(if $(BENCH_MAILPIT_URL),-mailpit $(BENCH_MAILPIT_URL))
+
+## bench-smoke: the benchmark for a few seconds, as CI runs it (results in bin/bench-smoke)
+bench-smoke:
+	$(MAKE) bench BENCH_MODE=smoke
 
 clean:
 	rm -rf bin

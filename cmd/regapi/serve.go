@@ -48,14 +48,23 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer, withHTTP bool) err
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newOutboxCollector(store.OutboxStats, time.Now, logger))
 
-	dispatcher := outbox.NewDispatcher(store, newProvider(cfg, stdout), keys, outbox.Config{
+	dispatcherStore := store
+	if withHTTP {
+		dispatcherPool, err := openDispatcherPool(ctx, pool)
+		if err != nil {
+			return err
+		}
+		defer dispatcherPool.Close()
+		dispatcherStore = postgres.NewStore(dispatcherPool)
+	}
+	dispatcher := outbox.NewDispatcher(dispatcherStore, newProvider(cfg, stdout), keys, outbox.Config{
 		From:        cfg.MailFrom,
 		SendTimeout: cfg.MailSendTimeout,
 		MaxAttempts: cfg.MailMaxAttempts,
 		Concurrency: cfg.MailConcurrency,
 	}, logger, outbox.NewMetrics(reg), time.Now)
 	dispatched := make(chan error, 1)
-	go func() { dispatched <- dispatcher.Run(ctx, store.Wakeups(ctx, logger)) }()
+	go func() { dispatched <- dispatcher.Run(ctx, dispatcherStore.Wakeups(ctx, logger)) }()
 
 	var serveErr error
 	if withHTTP {
@@ -75,8 +84,9 @@ func serveHTTP(ctx context.Context, cfg Config, logger *slog.Logger, store *post
 		return err
 	}
 	handler := httpapi.NewServer(logger, svc, store, httpapi.Limits{
-		RatePerMinute:  cfg.RateLimitPerMinute,
-		TrustedProxies: cfg.TrustedProxies,
+		RatePerMinute:      cfg.RateLimitPerMinute,
+		TrustedProxies:     cfg.TrustedProxies,
+		FailuresPerAccount: cfg.AuthFailuresPerAccount,
 	}, reg)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -142,6 +152,7 @@ func openPool(ctx context.Context, databaseURL string, logger *slog.Logger) (*pg
 		// An unreachable host must fail a request, or `migrate`, in seconds, not hang it.
 		pcfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
+	applyPoolDefaults(pcfg, databaseURL)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("database pool: %w", err)

@@ -85,7 +85,10 @@ func (d *Dispatcher) Run(ctx context.Context, wake <-chan struct{}) error {
 		select {
 		case <-ctx.Done():
 		case <-finished:
-			inFlight--
+			// Count every other send that ended meanwhile too, so that one claim refills all
+			// their slots: a claim per freed slot would make the claims' round trips, one
+			// after the other, the limit of the delivery rate.
+			inFlight -= 1 + drain(finished)
 		case _, ok := <-wake:
 			if !ok {
 				wake = nil
@@ -98,6 +101,17 @@ func (d *Dispatcher) Run(ctx context.Context, wake <-chan struct{}) error {
 	d.logger.Info("email dispatcher stopping", "in_flight", inFlight)
 	wg.Wait()
 	return nil
+}
+
+// drain receives whatever ch holds without waiting and returns how many values it took.
+func drain(ch <-chan struct{}) int {
+	for n := 0; ; n++ {
+		select {
+		case <-ch:
+		default:
+			return n
+		}
+	}
 }
 
 // claim leases up to limit due messages, logging a store failure and claiming nothing.

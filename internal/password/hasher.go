@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,9 @@ type Hasher struct {
 	wait    prometheus.Observer
 	// derive computes the key; tests replace it to hold a slot busy.
 	derive func(p Params, password, salt []byte, keyLen int) []byte
+	// hashTime is a moving average of how long one hash takes, in nanoseconds; zero until
+	// the first hash is done.
+	hashTime atomic.Int64
 }
 
 var _ registration.PasswordHasher = (*Hasher)(nil)
@@ -47,7 +51,8 @@ func WithQueueWait(o prometheus.Observer) Option {
 
 // NewHasher returns a Hasher that hashes new passwords with p. At most concurrency hashes
 // (at least 1) run at once; at most queueSize further callers wait for a slot, each for at
-// most maxWait (a maxWait of zero or less means until its context ends). p is checked on
+// most maxWait (a maxWait of zero or less means until its context ends). A caller whose
+// wait, estimated from the average hash time, would exceed maxWait is refused at once. p is checked on
 // every Hash, which fails with ErrInvalidParams when p is out of bounds; Params.Validate
 // checks it up front.
 func NewHasher(p Params, concurrency, queueSize int, maxWait time.Duration, opts ...Option) *Hasher {
@@ -69,7 +74,8 @@ func (h *Hasher) QueueDepth() int { return len(h.waiting) }
 
 // Hash returns the PHC string of password's argon2id hash under a fresh random salt. It
 // returns an error wrapping registration.ErrOverloaded when the queue is full or the wait
-// exceeds maxWait, ctx's error when ctx ends while waiting, or ErrInvalidParams.
+// exceeds maxWait, or is expected to (then as a *registration.RetryError carrying the excess
+// wait), ctx's error when ctx ends while waiting, or ErrInvalidParams.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if err := h.params.Validate(); err != nil {
 		return "", err
@@ -106,7 +112,25 @@ func (h *Hasher) compute(ctx context.Context, p Params, password, salt []byte, n
 		return nil, err
 	}
 	defer release()
-	return h.derive(p, password, salt, n), nil
+	start := time.Now()
+	key := h.derive(p, password, salt, n)
+	h.observeHash(time.Since(start))
+	return key, nil
+}
+
+// observeHash folds the duration of one hash into the moving average (weight 1/8).
+func (h *Hasher) observeHash(d time.Duration) {
+	if old := time.Duration(h.hashTime.Load()); old > 0 {
+		d = old + (d-old)/8
+	}
+	h.hashTime.Store(int64(max(d, 1)))
+}
+
+// expectedWait estimates how long the caller at position pos of the queue (1 for the next
+// to be served) waits for a slot: pos hashes at the average duration, spread over the slots.
+// It is zero while no hash has been timed yet.
+func (h *Hasher) expectedWait(pos int) time.Duration {
+	return time.Duration(pos) * time.Duration(h.hashTime.Load()) / time.Duration(cap(h.running))
 }
 
 // acquire takes a hashing slot, waiting in the bounded queue when none is free.
@@ -127,6 +151,15 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 		defer func() { <-h.waiting }()
 	default:
 		return nil, fmt.Errorf("%w: password hashing queue is full", registration.ErrOverloaded)
+	}
+	// A caller that would wait past maxWait is refused now, not after waiting in vain: the
+	// client hears 503 at once, with a Retry-After of about the excess wait, and holds
+	// no connection and no place in the queue meanwhile.
+	if wait := h.expectedWait(len(h.waiting)); h.maxWait > 0 && wait > h.maxWait {
+		return nil, &registration.RetryError{
+			Err:   fmt.Errorf("%w: expected wait of %s for a password hashing slot exceeds %s", registration.ErrOverloaded, wait.Round(time.Millisecond), h.maxWait),
+			After: wait - h.maxWait,
+		}
 	}
 	var timeout <-chan time.Time
 	if h.maxWait > 0 {

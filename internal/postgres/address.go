@@ -127,8 +127,6 @@ func queueCode(b *pgx.Batch, before *registration.Code, acct *registration.Accou
 		}
 	case out != nil:
 		b.Queue(insertCodeWithMessage, userID, c.Hash, c.IssuedAt, c.Attempts, out.Recipient, out.Sealed, out.KeyID)
-		// Delivered on commit: dispatchers wake as soon as the message is visible.
-		b.Queue(`SELECT pg_notify($1, '')`, outboxChannel)
 	case before == nil || !sameCode(before, c):
 		b.Queue(`INSERT INTO activation_codes (user_id, code_hash, issued_at, sent_at, attempts)
 			VALUES ($1, $2, $3, $4, $5)

@@ -49,26 +49,6 @@ func (s *Store) Claim(ctx context.Context, keyID []byte, now time.Time, lease ti
 	return msgs, nil
 }
 
-// markSent records the delivery and starts the lifetime of the code the message carries, in
-// one statement. A code replaced since is linked to another message and stays untouched.
-const markSent = `WITH sent AS (
-		UPDATE outbox SET status = 'sent', sent_at = $2, last_error = NULL
-		WHERE id = $1 AND status = 'pending'
-		RETURNING id
-	)
-	UPDATE activation_codes c SET sent_at = $2
-	FROM sent WHERE c.message_id = sent.id AND c.sent_at IS NULL`
-
-// MarkSent implements outbox.Store: it marks message id sent at at and starts the lifetime of
-// the activation code it carries. A message no longer pending (sent already, or dead) is left
-// as it is. It returns a wrapped database error when the update fails.
-func (s *Store) MarkSent(ctx context.Context, id int64, at time.Time) error {
-	if _, err := s.pool.Exec(ctx, markSent, id, at); err != nil {
-		return fmt.Errorf("mark outbox message %d sent: %w", id, err)
-	}
-	return nil
-}
-
 // MarkRetry implements outbox.Store: it makes message id due again at retryAt, recording
 // reason, unless the message was claimed again since attempt attempt or is no longer pending.
 // It returns a wrapped database error when the update fails.

@@ -25,7 +25,9 @@ import (
 
 // Store is the PostgreSQL implementation of registration.Store and outbox.Store.
 type Store struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	notify *notifier
+	sent   sentMarks
 }
 
 var (
@@ -35,7 +37,7 @@ var (
 
 // NewStore returns a Store on the database behind pool, whose schema must be migrated.
 func NewStore(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool}
+	return &Store{pool: pool, notify: &notifier{pool: pool}}
 }
 
 // Ping checks that the database answers, for readiness probes. It returns the connection or
@@ -53,11 +55,12 @@ const outboxChannel = "outbox"
 // UpdateAddress implements registration.Store: it locks the record of email (creating it when
 // new), loads the account holding it, calls fn, and writes back what fn changed, in one
 // transaction. An Outgoing email is committed to the outbox, due from the IssuedAt of the
-// code it carries, and dispatchers are notified on commit; an Outgoing email without a code
-// is refused. An error from fn is returned unchanged; a unique violation on the account's
+// code it carries, and dispatchers are notified right after the commit (see notifier); an
+// Outgoing email without a code is refused. An error from fn is returned unchanged; a unique violation on the account's
 // email becomes registration.ErrEmailTaken; other errors are database errors, wrapped.
 func (s *Store) UpdateAddress(ctx context.Context, email string, fn func(*registration.Address) error) error {
 	var fnErr error
+	var outgoing bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		before, err := lockAddress(ctx, tx, email)
 		if err != nil {
@@ -67,6 +70,7 @@ func (s *Store) UpdateAddress(ctx context.Context, email string, fn func(*regist
 		if fnErr = fn(&after); fnErr != nil {
 			return fnErr
 		}
+		outgoing = after.Outgoing != nil
 		return saveAddress(ctx, tx, &before, &after)
 	})
 	if fnErr != nil {
@@ -74,6 +78,9 @@ func (s *Store) UpdateAddress(ctx context.Context, email string, fn func(*regist
 	}
 	if err != nil {
 		return storeError("update address", err)
+	}
+	if outgoing {
+		s.notify.wake()
 	}
 	return nil
 }
@@ -201,6 +208,8 @@ func unreachable(err error) bool {
 	}
 	var connErr *pgconn.ConnectError
 	var netErr net.Error
+	// ErrConnClosed: a pooled connection that broke with the server is refused before use.
 	return errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.Timeout(err) ||
+		errors.Is(err, pgconn.ErrConnClosed) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded)
 }

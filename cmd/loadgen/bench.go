@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"strconv"
+	"time"
+)
+
+// Argon2id cost of the two server configurations: the contract's default, where the hash is
+// the limit, and the cheapest regapi accepts, where the database path is.
+var (
+	defaultHash = argonParams{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}
+	cheapHash   = argonParams{MemoryKiB: 8, Iterations: 1, Parallelism: 1}
+)
+
+// bench holds what every part of one run shares.
+type bench struct {
+	o          options
+	p          plan
+	progress   io.Writer
+	runID      string
+	codeSecret string
+	provider   *fakeProvider
+	stopMail   func()
+	seq        int // servers started, for database names
+}
+
+func newBench(ctx context.Context, o options, p plan, progress io.Writer) (*bench, error) {
+	var id [4]byte
+	_, _ = rand.Read(id[:])
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	prov := newFakeProvider(o.mailpit)
+	url, stop, err := serveLocal(prov)
+	if err != nil {
+		return nil, fmt.Errorf("fake email provider: %w", err)
+	}
+	prov.url = url
+	return &bench{o: o, p: p, progress: progress, runID: hex.EncodeToString(id[:]),
+		codeSecret: hex.EncodeToString(secret), provider: prov, stopMail: stop}, nil
+}
+
+func (b *bench) close() { b.stopMail() }
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.progress, "[%s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// runAll runs every part of the benchmark in order and returns the report.
+func (b *bench) runAll(ctx context.Context) (*report, error) {
+	rep := &report{Mode: b.o.mode, Started: time.Now().UTC().Format(time.RFC3339),
+		WindowSeconds: b.p.window.Seconds(), WarmupSeconds: b.p.warmup.Seconds()}
+	rep.Machine = describeMachine(ctx, b.o.adminURL)
+	rep.HashConcurrency = runtime.NumCPU()
+
+	cheap := measureCeiling(ctx, cheapHash, runtime.NumCPU(), b.p.ceilingFor/4, b.p.ceilingFor)
+	b.logf("argon2id ceiling at %s: %.0f hashes/s", cheapHash, cheap.HashesPerSecond)
+	rep.Ceilings = map[string]ceiling{"cheap": cheap}
+	for _, cfg := range []struct {
+		name string
+		hash argonParams
+	}{{"default", defaultHash}, {"cheap", cheapHash}} {
+		if !b.o.only[cfg.name] {
+			continue
+		}
+		c, results, err := b.endpoints(ctx, cfg.name, cfg.hash)
+		if err != nil {
+			return nil, err
+		}
+		rep.Results = append(rep.Results, results...)
+		if cfg.name == "default" {
+			rep.Ceilings["default"] = c
+		}
+	}
+	if b.o.only["email"] {
+		var err error
+		if rep.Email, err = b.emailPipeline(ctx); err != nil {
+			return nil, err
+		}
+	}
+	rep.Finished = time.Now().UTC().Format(time.RFC3339)
+	rep.Targets = evaluateTargets(rep)
+	return rep, nil
+}
+
+// point is one measured run before it becomes a result.
+type point struct {
+	scenario string
+	c        int
+	rec      *recorder
+	usage    procUsage
+	sample   int // index of the ceiling sample taken just before it
+	retries  int
+}
+
+// maxOtherCores is how much CPU other processes may use during a point before it counts as
+// disturbed and is measured again (at most the plan's retries times).
+const maxOtherCores = 0.2
+
+// endpointRuns measures the endpoints against one server.
+type endpointRuns struct {
+	b       *bench
+	srv     *server
+	name    string
+	hash    argonParams
+	users   *userPool
+	samples []float64 // argon2id ceiling samples (default hash)
+	points  []point
+	fastest float64 // most registrations/s seen
+}
+
+// endpoints measures register, activate and GET /v1/users/me at every concurrency of the
+// plan, against one regapi hashing with hash. With the default hash, the argon2id ceiling is
+// sampled before every point and after the last, with the server idle: on a shared machine
+// it drifts by tens of percent within minutes, so each point is compared with the mean of
+// the samples around it, and the ceiling returned is the mean of all of them.
+func (b *bench) endpoints(ctx context.Context, name string, hash argonParams) (ceiling, []result, error) {
+	srv, err := b.startServer(ctx, name, hash.env())
+	if err != nil {
+		return ceiling{}, nil, err
+	}
+	defer srv.stop(b)
+	e := &endpointRuns{b: b, srv: srv, name: name, hash: hash, users: newUserPool()}
+	for _, c := range b.p.concurrency {
+		e.measure(ctx, "register", c, b.registerOp(srv, e.users), nil)
+	}
+	// Each activation uses up a pending account, and activating costs about what registering
+	// does: before each try, make sure that it cannot run dry.
+	topUp := func() {
+		need := int(e.fastest*(b.p.warmup+b.p.window).Seconds()*1.25) + 64
+		b.topUp(ctx, srv, e.users, need)
+	}
+	for _, c := range b.p.concurrency {
+		e.measure(ctx, "activate", c, b.activateOp(srv, e.users), topUp)
+	}
+	for _, c := range b.p.concurrency {
+		e.measure(ctx, "me", c, b.meOp(srv, e.users), nil)
+	}
+	if err := ctx.Err(); err != nil {
+		return ceiling{}, nil, err
+	}
+	var out []result
+	for _, p := range e.points {
+		around := 0.0
+		if name == "default" {
+			around = (e.samples[p.sample] + e.samples[p.sample+1]) / 2
+		}
+		r := newResult(p.scenario, name, hash, p.c, p.rec, p.usage, around)
+		r.Retries = p.retries
+		out = append(out, r)
+	}
+	if name != "default" {
+		return ceiling{}, out, nil
+	}
+	return newCeiling(hash, e.samples, b.p.ceilingFor), out, nil
+}
+
+func (e *endpointRuns) sampleCeiling(ctx context.Context) {
+	warmup := e.b.p.ceilingFor / 10
+	if len(e.samples) == 0 {
+		warmup = e.b.p.ceilingFor / 2 // the first one also makes the heap grow to size
+	}
+	e.samples = append(e.samples, measureCeiling(ctx, e.hash, runtime.NumCPU(), warmup, e.b.p.ceilingFor).HashesPerSecond)
+}
+
+// measure measures one point, again when it was disturbed: when other processes used more
+// than maxOtherCores meanwhile, or when the argon2id ceiling sampled before and after it
+// differs by more than maxCeilingDrift (host-level neighbours, invisible in /proc, show so).
+// prepare, when not nil, runs before each try, ahead of the ceiling sample that precedes it.
+func (e *endpointRuns) measure(ctx context.Context, scenario string, c int, op func(context.Context, *client) attempt, prepare func()) {
+	b := e.b
+	for try := 0; ctx.Err() == nil; try++ {
+		if prepare != nil {
+			prepare()
+		}
+		if e.name == "default" && (len(e.samples) == 0 || prepare != nil) {
+			e.sampleCeiling(ctx)
+		}
+		before := len(e.samples) - 1
+		var profile func()
+		if b.o.pprof && scenario == "register" && c == b.p.concurrency[len(b.p.concurrency)/2] {
+			profile = e.srv.profileDuring(b, b.p.warmup, b.p.window, fmt.Sprintf("cpu-register-%s-c%d.pprof", e.name, c))
+		}
+		rec, u := b.measure(ctx, e.srv, c, op)
+		if profile != nil {
+			profile()
+		}
+		if e.name == "default" {
+			e.sampleCeiling(ctx)
+		}
+		ok := float64(len(rec.okLat)) / b.p.window.Seconds()
+		if scenario == "register" {
+			e.fastest = max(e.fastest, ok)
+		}
+		b.logf("%-8s %-8s c=%-3d %8.1f ok/s  p50 %7.1f ms  p99 %7.1f ms  %s  regapi cpu %.2f  rss %.0f MiB  %s",
+			e.name, scenario, c, ok, latencyPercentiles(rec.okLat).P50, latencyPercentiles(rec.okLat).P99,
+			statusList(rec.statuses), u.serverCPU.Seconds()/u.wall.Seconds(), float64(u.peakRSS)/(1<<20), e.ceilingNote(before))
+		disturbed := e.disturbance(u, before)
+		if disturbed == "" || try >= b.p.retries || ctx.Err() != nil {
+			e.points = append(e.points, point{scenario, c, rec, u, before, try})
+			return
+		}
+		b.logf("%s: measuring again", disturbed)
+		sleep(ctx, 2*time.Second)
+	}
+}
+
+// maxCeilingDrift is how much the ceiling samples around a point may differ, relative to
+// their mean, before the point counts as disturbed.
+const maxCeilingDrift = 0.15
+
+// disturbance says what disturbed a point measured with usage u after ceiling sample before,
+// or "".
+func (e *endpointRuns) disturbance(u procUsage, before int) string {
+	if other := u.otherCores(); other > maxOtherCores {
+		return fmt.Sprintf("other processes used %.2f cores meanwhile", other)
+	}
+	if before < 0 || before+1 >= len(e.samples) {
+		return ""
+	}
+	a, z := e.samples[before], e.samples[before+1]
+	if mean := (a + z) / 2; mean > 0 && math.Abs(a-z)/mean > maxCeilingDrift {
+		return fmt.Sprintf("the argon2id ceiling moved from %.1f to %.1f hashes/s meanwhile", a, z)
+	}
+	return ""
+}
+
+func (e *endpointRuns) ceilingNote(before int) string {
+	if before < 0 || before+1 >= len(e.samples) {
+		return ""
+	}
+	return fmt.Sprintf("(ceiling %.1f → %.1f/s)", e.samples[before], e.samples[before+1])
+}
+
+// measure runs op at concurrency c for the plan's warm-up and window, watching the server.
+func (b *bench) measure(ctx context.Context, srv *server, c int, op func(context.Context, *client) attempt) (*recorder, procUsage) {
+	start := time.Now()
+	from, to := start.Add(b.p.warmup), start.Add(b.p.warmup+b.p.window)
+	watch := watchProcess(ctx, srv.pid(), from, to)
+	cl := newClient(c)
+	defer cl.close()
+	rec := closedLoop(ctx, c, from, to, -1, func(ctx context.Context) attempt { return op(ctx, cl) })
+	return rec, <-watch
+}
+
+// topUp registers accounts until users holds at least n pending ones, and waits (a minute
+// at most) until the codes of n of them have arrived.
+func (b *bench) topUp(ctx context.Context, srv *server, users *userPool, n int) {
+	if missing := n - users.pendingCount(); missing > 0 {
+		b.logf("registering %d more accounts for the activation runs", missing)
+		cl := newClient(16)
+		defer cl.close()
+		closedLoop(ctx, 4*runtime.NumCPU(), time.Now(), time.Now().Add(time.Hour), missing, func(ctx context.Context) attempt {
+			return b.registerOp(srv, users)(ctx, cl)
+		})
+	}
+	deadline := time.Now().Add(time.Minute)
+	for users.readyCount(b.provider.code) < n && ctx.Err() == nil {
+		if time.Now().After(deadline) {
+			// The runs take what has arrived; a slow email pipeline shows in its own runs.
+			b.logf("top-up: only %d of %d codes arrived within a minute; going on", users.readyCount(b.provider.code), n)
+			return
+		}
+		sleep(ctx, 100*time.Millisecond)
+	}
+}
+
+// newEmail returns a fresh address, unique across runs and servers.
+func (b *bench) newEmail(srv *server) string {
+	return "u" + strconv.FormatInt(srv.nextUser(), 10) + "." + srv.name + "." + b.runID + "@bench.example.com"
+}

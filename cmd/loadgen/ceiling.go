@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/crypto/argon2"
+)
+
+// argonParams is an argon2id cost, as regapi's ARGON2_* settings give it.
+type argonParams struct {
+	MemoryKiB   uint32 `json:"memory_kib"`
+	Iterations  uint32 `json:"iterations"`
+	Parallelism uint8  `json:"parallelism"`
+}
+
+func (p argonParams) String() string {
+	return fmt.Sprintf("m=%d,t=%d,p=%d", p.MemoryKiB, p.Iterations, p.Parallelism)
+}
+
+// env returns the settings that make regapi hash with p.
+func (p argonParams) env() map[string]string {
+	return map[string]string{
+		"ARGON2_MEMORY_KIB":  strconv.Itoa(int(p.MemoryKiB)),
+		"ARGON2_ITERATIONS":  strconv.Itoa(int(p.Iterations)),
+		"ARGON2_PARALLELISM": strconv.Itoa(int(p.Parallelism)),
+	}
+}
+
+// ceiling is the most argon2id hashes per second this machine computes.
+type ceiling struct {
+	Params          argonParams `json:"params"`
+	Goroutines      int         `json:"goroutines"`
+	Seconds         float64     `json:"seconds"` // of each sample
+	HashesPerSecond float64     `json:"hashes_per_second"`
+	// Samples, when the ceiling was measured more than once, are the single measurements;
+	// HashesPerSecond is their mean.
+	Samples []float64 `json:"samples,omitempty"`
+}
+
+func newCeiling(p argonParams, samples []float64, each time.Duration) ceiling {
+	sum := 0.0
+	for _, s := range samples {
+		sum += s
+	}
+	return ceiling{Params: p, Goroutines: runtime.NumCPU(), Seconds: each.Seconds(),
+		HashesPerSecond: sum / float64(len(samples)), Samples: samples}
+}
+
+// ceilingSlices is how many parts a ceiling sample is cut into; the sample is their median.
+const ceilingSlices = 3
+
+// measureCeiling hashes with p on workers goroutines as fast as they can, for warmup and
+// then d: the same computation regapi's hasher does (golang.org/x/crypto/argon2), so the
+// same ceiling. The rate is the median of ceilingSlices equal parts of d: on a shared
+// machine a neighbour's short burst of work can halve one part's rate, and the median
+// leaves such a part out without favouring a lucky one.
+func measureCeiling(ctx context.Context, p argonParams, workers int, warmup, d time.Duration) ceiling {
+	password, salt := []byte(benchPassword), []byte("0123456789abcdef")
+	var counts [ceilingSlices]atomic.Int64
+	from := time.Now().Add(warmup)
+	slice := d / ceilingSlices
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				argon2.IDKey(password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, 32)
+				since := time.Since(from)
+				if since >= d {
+					return
+				}
+				if since >= 0 {
+					counts[since/slice].Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var n [ceilingSlices]int64
+	for i := range counts {
+		n[i] = counts[i].Load()
+	}
+	slices.Sort(n[:])
+	return ceiling{Params: p, Goroutines: workers, Seconds: d.Seconds(), HashesPerSecond: float64(n[ceilingSlices/2]) / slice.Seconds()}
+}
+
+// machine describes where the benchmark ran.
+type machine struct {
+	CPU        string `json:"cpu"`
+	Cores      int    `json:"cores"`
+	MemoryGiB  int    `json:"memory_gib"`
+	Kernel     string `json:"kernel"`
+	GoVersion  string `json:"go_version"`
+	PostgreSQL string `json:"postgresql"`
+}
+
+func describeMachine(ctx context.Context, adminURL string) machine {
+	m := machine{Cores: runtime.NumCPU(), GoVersion: runtime.Version(), CPU: "unknown"}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(data)) {
+			if name, ok := strings.CutPrefix(line, "model name"); ok {
+				m.CPU = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
+				break
+			}
+		}
+	}
+	m.MemoryGiB = int(memStatusFile("/proc/meminfo", "MemTotal") >> 30)
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = "Linux " + strings.TrimSpace(string(data))
+	}
+	if conn, err := pgx.Connect(ctx, adminURL); err == nil {
+		_ = conn.QueryRow(ctx, "SHOW server_version").Scan(&m.PostgreSQL)
+		conn.Close(ctx)
+	}
+	return m
+}
+
+// memStatusFile reads a "kB" line of a /proc file such as /proc/meminfo, in bytes.
+func memStatusFile(path, key string) int64 {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, key+":"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// fakeProvider is the email provider regapi sends to during the benchmark: it speaks
+// Mailpit's send API (POST /api/v1/send → 200 {"ID": "..."}), answers at once, and records
+// for each recipient the code in the email and when the email was accepted. With a Mailpit
+// URL it also forwards every email there and answers with Mailpit's answer.
+type fakeProvider struct {
+	url     string // where it listens, set once serving
+	forward string
+	client  *http.Client
+
+	mu       sync.Mutex
+	codes    map[string]string    // recipient → latest code
+	accepted map[string]time.Time // recipient → first acceptance
+	expected map[string]time.Time // recipient → when its 201 arrived
+	keys     map[string]bool      // idempotency keys seen
+	repeats  int                  // requests repeating a key
+	arrived  chan struct{}        // signalled on every acceptance
+}
+
+func newFakeProvider(forward string) *fakeProvider {
+	return &fakeProvider{
+		forward:  strings.TrimRight(forward, "/"),
+		client:   &http.Client{Timeout: 10 * time.Second},
+		codes:    map[string]string{},
+		accepted: map[string]time.Time{},
+		expected: map[string]time.Time{},
+		keys:     map[string]bool{},
+		arrived:  make(chan struct{}, 1),
+	}
+}
+
+// codePattern finds the code: the email's only standalone 4-digit number.
+var codePattern = regexp.MustCompile(`(?:^|[^0-9])([0-9]{4})(?:[^0-9]|$)`)
+
+func (p *fakeProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.URL.Path != "/api/v1/send" {
+		http.Error(w, `{"Error":"not found"}`, http.StatusNotFound)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	var msg struct {
+		To   []struct{ Email string }
+		Text string
+	}
+	if err != nil || json.Unmarshal(body, &msg) != nil || len(msg.To) != 1 {
+		http.Error(w, `{"Error":"malformed request"}`, http.StatusBadRequest)
+		return
+	}
+	m := codePattern.FindStringSubmatch(msg.Text)
+	if m == nil {
+		http.Error(w, `{"Error":"no code in the text"}`, http.StatusBadRequest)
+		return
+	}
+	status, answer := http.StatusOK, []byte(`{"ID":"bench"}`)
+	if p.forward != "" {
+		if status, answer, err = p.forwardTo(r, body); err != nil {
+			http.Error(w, `{"Error":"forward to mailpit failed"}`, http.StatusBadGateway)
+			return
+		}
+	}
+	if status == http.StatusOK {
+		p.accept(strings.ToLower(msg.To[0].Email), m[1], r.Header.Get("Idempotency-Key"))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(answer)
+}
+
+func (p *fakeProvider) forwardTo(r *http.Request, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, p.forward+"/api/v1/send", bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", r.Header.Get("Idempotency-Key"))
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, answer, err
+}
+
+func (p *fakeProvider) accept(to, code, key string) {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.keys[key] {
+		p.repeats++
+	}
+	p.keys[key] = true
+	p.codes[to] = code
+	if _, ok := p.accepted[to]; !ok {
+		p.accepted[to] = now
+	}
+	select {
+	case p.arrived <- struct{}{}:
+	default:
+	}
+}
+
+// expect notes that a registration of to was answered 201 now.
+func (p *fakeProvider) expect(to string) {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.expected[to] = now
+}
+
+// code returns the latest code sent to an address.
+func (p *fakeProvider) code(to string) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c, ok := p.codes[to]
+	return c, ok
+}
+
+// delivery returns when the 201 for to arrived and when its email was accepted.
+func (p *fakeProvider) delivery(to string) (answered, accepted time.Time, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	accepted, ok = p.accepted[to]
+	return p.expected[to], accepted, ok
+}
+
+// missing counts the addresses in to that no email was accepted for yet.
+func (p *fakeProvider) missing(to []string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, addr := range to {
+		if _, ok := p.accepted[addr]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// waitFor waits until an email to every address in to was accepted, or limit passes.
+func (p *fakeProvider) waitFor(ctx context.Context, to []string, limit time.Duration) error {
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	for {
+		missing := p.missing(to)
+		if missing == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return fmt.Errorf("%d of %d emails not delivered within %s", missing, len(to), limit)
+		case <-p.arrived:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// serveLocal serves h on a free port of 127.0.0.1 and returns its base URL and a stop function.
+func serveLocal(h http.Handler) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			panic(err)
+		}
+	}()
+	return "http://127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), func() { _ = srv.Close() }, nil
+}

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// server is one regapi process under test, with its own fresh database.
+type server struct {
+	name, url   string
+	dbName      string
+	databaseURL string
+	cmd         *exec.Cmd
+	logFile     *os.File
+	exited      chan error
+	pprofAddr   string
+	users       atomic.Int64
+}
+
+func (s *server) pid() int { return s.cmd.Process.Pid }
+
+func (s *server) nextUser() int64 { return s.users.Add(1) }
+
+// startServer creates a fresh database, migrates it and starts `regapi serve` on a free
+// local port with the fake email provider, per-IP limits off (all load comes from one
+// address) and codes valid for an hour (accounts wait a while between registering and
+// activating). extra overrides or adds settings. It returns once /readyz answers 200.
+func (b *bench) startServer(ctx context.Context, name string, extra map[string]string) (*server, error) {
+	b.seq++
+	s := &server{name: name, dbName: fmt.Sprintf("regapi_bench_%s_%d", b.runID, b.seq), exited: make(chan error, 1)}
+	var err error
+	if s.databaseURL, err = createDatabase(ctx, b.o.adminURL, s.dbName); err != nil {
+		return nil, err
+	}
+	serverURL, err := withParams(s.databaseURL, b.o.dbParams)
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s.url = "http://127.0.0.1:" + port
+	env := map[string]string{
+		"PATH":                  os.Getenv("PATH"),
+		"HOME":                  os.Getenv("HOME"),
+		"DATABASE_URL":          serverURL,
+		"HTTP_ADDR":             "127.0.0.1:" + port,
+		"MAIL_PROVIDER":         "mailpit",
+		"MAILPIT_URL":           b.provider.url,
+		"CODE_SECRET":           b.codeSecret,
+		"ACTIVATION_CODE_TTL":   "1h",
+		"RATE_LIMIT_PER_MINUTE": "0",
+	}
+	if b.o.pprof {
+		pp, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		s.pprofAddr = "127.0.0.1:" + pp
+		env["REGAPI_PPROF_ADDR"] = s.pprofAddr
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	var environ []string
+	for k, v := range env {
+		environ = append(environ, k+"="+v)
+	}
+	migrate := exec.CommandContext(ctx, b.o.regapi, "migrate", "up")
+	migrate.Env = environ
+	if out, err := migrate.CombinedOutput(); err != nil {
+		s.dropDatabase(b)
+		return nil, fmt.Errorf("%s migrate up: %w: %s", b.o.regapi, err, bytes.TrimSpace(out))
+	}
+	if s.logFile, err = os.CreateTemp("", "regapi-bench-*.log"); err != nil {
+		return nil, err
+	}
+	s.cmd = exec.Command(b.o.regapi, "serve")
+	s.cmd.Env = environ
+	s.cmd.Stdout, s.cmd.Stderr = s.logFile, s.logFile
+	if err := s.cmd.Start(); err != nil {
+		s.cleanup(b)
+		return nil, fmt.Errorf("start %s serve: %w", b.o.regapi, err)
+	}
+	go func() { s.exited <- s.cmd.Wait() }()
+	if err := s.waitReady(ctx, 30*time.Second); err != nil {
+		s.stop(b)
+		return nil, fmt.Errorf("regapi (%s) did not become ready: %w; its log ends with:\n%s", name, err, s.logTail())
+	}
+	b.logf("regapi (%s hash) serving on %s, database %s", name, s.url, s.dbName)
+	if s.pprofAddr != "" {
+		b.logf("regapi (%s hash) profiler on http://%s/debug/pprof/", name, s.pprofAddr)
+	}
+	return s, nil
+}
+
+func (s *server) waitReady(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-s.exited:
+			s.exited <- err
+			return fmt.Errorf("it exited: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		resp, err := http.Get(s.url + "/readyz")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("no 200 from /readyz within %s", limit)
+}
+
+// stop sends SIGTERM, waits for the exit (killing after 15 s) and drops the database.
+func (s *server) stop(b *bench) {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-s.exited:
+			if err != nil {
+				b.logf("regapi (%s) exited: %v", s.name, err)
+			}
+		case <-time.After(15 * time.Second):
+			b.logf("regapi (%s) did not exit within 15s of SIGTERM; killing it", s.name)
+			_ = s.cmd.Process.Kill()
+			<-s.exited
+		}
+	}
+	s.cleanup(b)
+}
+
+func (s *server) cleanup(b *bench) {
+	if s.logFile != nil {
+		s.logFile.Close()
+		os.Remove(s.logFile.Name())
+	}
+	s.dropDatabase(b)
+}
+
+func (s *server) dropDatabase(b *bench) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, b.o.adminURL)
+	if err != nil {
+		b.logf("drop database %s: %v", s.dbName, err)
+		return
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{s.dbName}.Sanitize()+" WITH (FORCE)"); err != nil {
+		b.logf("drop database %s: %v", s.dbName, err)
+	}
+}
+
+// logTail returns the last few KiB of the server's output.
+func (s *server) logTail() string {
+	data, err := os.ReadFile(s.logFile.Name())
+	if err != nil {
+		return err.Error()
+	}
+	return string(data[max(0, len(data)-4096):])
+}
+
+// profileDuring fetches a CPU profile of the server covering the window that starts after
+// wait and lasts d, into the output directory; the returned function waits for it.
+func (s *server) profileDuring(b *bench, wait, d time.Duration, file string) func() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(wait)
+		u := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.pprofAddr, int(d.Seconds()))
+		resp, err := http.Get(u)
+		if err != nil {
+			b.logf("pprof: %v (is regapi built with -tags pprof?)", err)
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.logf("pprof: status %d, %v", resp.StatusCode, err)
+			return
+		}
+		path := filepath.Join(b.o.out, file)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			b.logf("pprof: %v", err)
+			return
+		}
+		b.logf("pprof: CPU profile written to %s (go tool pprof -top %s %s)", path, b.o.regapi, path)
+	}()
+	return func() { <-done }
+}
+
+// createDatabase creates database name next to adminURL's and returns its URL.
+func createDatabase(ctx context.Context, adminURL, name string) (string, error) {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return "", fmt.Errorf("connect to PostgreSQL (-admin-url): %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", fmt.Errorf("create database %s: %w", name, err)
+	}
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		return "", errors.New("-admin-url: not a URL")
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// withParams adds the query parameters params (a=1&b=2) to the URL u.
+func withParams(u, params string) (string, error) {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return "", err
+	}
+	extra, err := url.ParseQuery(params)
+	if err != nil {
+		return "", fmt.Errorf("-db-params: %w", err)
+	}
+	q := parsed.Query()
+	for k, vs := range extra {
+		q[k] = vs
+	}
+	parsed.RawQuery = q.Encode()
+	return parsed.String(), nil
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	_, port, err := net.SplitHostPort(ln.Addr().String())
+	return port, err
+}
