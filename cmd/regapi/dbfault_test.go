@@ -120,22 +120,7 @@ func TestDatabaseOutages(t *testing.T) {
 	// Reconcile what clients were told with what was committed.
 	counts, told := traffic.snapshot()
 	db := openDB(t, env["DATABASE_URL"])
-	stored := storedUsers(t, db)
-	for email, id := range told {
-		if stored[email] != id {
-			t.Errorf("%s got 201 with id %s, but the database holds %q", email, id, stored[email])
-		}
-	}
-	waitUntil(t, 60*time.Second, func() (bool, string) {
-		state := outboxState(t, db)
-		return state["pending"] == 0 && state["dead"] == 0, fmt.Sprintf("outbox %v", state)
-	})
-	for email := range stored {
-		if !l.acceptedFor(f, email) {
-			t.Errorf("%s is committed, but its email never reached the provider", email)
-		}
-	}
-	d := l.deliveries(f)
+	stored, d := reconcile(t, db, told, l, f, 60*time.Second)
 	if d.extraEmails != 0 {
 		t.Errorf("%d recipients were sent more than one email", d.extraEmails)
 	}

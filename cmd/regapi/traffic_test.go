@@ -350,3 +350,27 @@ func (f *fakeProvider) recipientOf(key string) string {
 	}
 	return ""
 }
+
+// reconcile checks what clients were told against what was committed and delivered: every
+// 201 (told, email → id) is a stored account, and once the outbox drained (within drain)
+// every stored account's email reached the provider. It returns the stored accounts and the
+// provider's deliveries.
+func reconcile(t *testing.T, db *pgxpool.Pool, told map[string]string, l *ledger, f *fakeProvider, drain time.Duration) (map[string]string, deliveries) {
+	t.Helper()
+	stored := storedUsers(t, db)
+	for email, id := range told {
+		if stored[email] != id {
+			t.Errorf("%s got 201 with id %s, but the database holds %q", email, id, stored[email])
+		}
+	}
+	waitUntil(t, drain, func() (bool, string) {
+		state := outboxState(t, db)
+		return state["pending"] == 0 && state["dead"] == 0, fmt.Sprintf("outbox %v", state)
+	})
+	for email := range stored {
+		if !l.acceptedFor(f, email) {
+			t.Errorf("%s is committed, but its email never reached the provider", email)
+		}
+	}
+	return stored, l.deliveries(f)
+}

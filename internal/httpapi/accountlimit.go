@@ -28,9 +28,8 @@ type accountKey struct {
 // by this limiter (the per-IP limit still holds): a shared bucket would let whoever fills the
 // table lock every other account out.
 type accountLimiter struct {
-	mu         sync.Mutex
-	capacity   float64
-	perSecond  float64
+	mu sync.Mutex
+	rate
 	now        func() time.Time
 	buckets    map[accountKey]*bucket
 	maxBuckets int
@@ -44,8 +43,7 @@ func newAccountLimiter(burst int, now func() time.Time) *accountLimiter {
 		return nil
 	}
 	return &accountLimiter{
-		capacity:   float64(burst),
-		perSecond:  float64(burst) / accountFailureWindow.Seconds(),
+		rate:       rate{capacity: float64(burst), perSecond: float64(burst) / accountFailureWindow.Seconds()},
 		now:        now,
 		buckets:    map[accountKey]*bucket{},
 		maxBuckets: defaultMaxBuckets,
@@ -110,19 +108,14 @@ func (l *accountLimiter) bucket(key accountKey) *bucket {
 		b = &bucket{tokens: l.capacity, at: now}
 		l.buckets[key] = b
 	}
-	if elapsed := now.Sub(b.at); elapsed > 0 {
-		b.tokens = min(b.tokens+elapsed.Seconds()*l.perSecond, l.capacity)
-		b.at = now
-	}
+	l.refill(b, now)
 	return b
 }
 
 // sweep drops the buckets that have refilled completely. l.mu must be held.
 func (l *accountLimiter) sweep(now time.Time) {
 	for key, b := range l.buckets {
-		missing := l.capacity - b.tokens
-		refilled := b.at.Add(time.Duration(missing / l.perSecond * float64(time.Second)))
-		if !now.Before(refilled) {
+		if !now.Before(l.refilledAt(b)) {
 			delete(l.buckets, key)
 		}
 	}

@@ -25,9 +25,8 @@ var overflowKey netip.Prefix
 // limiter is a token bucket per client: each holds up to rate tokens and refills at rate
 // tokens per minute. A nil *limiter allows everything.
 type limiter struct {
-	mu         sync.Mutex
-	capacity   float64
-	perSecond  float64
+	mu sync.Mutex
+	rate
 	now        func() time.Time
 	buckets    map[netip.Prefix]*bucket
 	maxBuckets int
@@ -39,6 +38,25 @@ type bucket struct {
 	at     time.Time // when tokens was last brought up to date
 }
 
+// rate is how a bucket fills: up to capacity tokens, perSecond a second.
+type rate struct {
+	capacity  float64
+	perSecond float64
+}
+
+// refill adds to b the tokens earned since it was last brought up to date.
+func (r rate) refill(b *bucket, now time.Time) {
+	if elapsed := now.Sub(b.at); elapsed > 0 {
+		b.tokens = min(b.tokens+elapsed.Seconds()*r.perSecond, r.capacity)
+		b.at = now
+	}
+}
+
+// refilledAt is when b will be full again, and so no different from a new bucket.
+func (r rate) refilledAt(b *bucket) time.Time {
+	return b.at.Add(time.Duration((r.capacity - b.tokens) / r.perSecond * float64(time.Second)))
+}
+
 // newLimiter returns a limiter allowing perMinute requests a minute per client, or nil, which
 // allows everything, when perMinute is zero or less.
 func newLimiter(perMinute int, now func() time.Time) *limiter {
@@ -46,8 +64,7 @@ func newLimiter(perMinute int, now func() time.Time) *limiter {
 		return nil
 	}
 	return &limiter{
-		capacity:   float64(perMinute),
-		perSecond:  float64(perMinute) / 60,
+		rate:       rate{capacity: float64(perMinute), perSecond: float64(perMinute) / 60},
 		now:        now,
 		buckets:    map[netip.Prefix]*bucket{},
 		maxBuckets: defaultMaxBuckets,
@@ -99,10 +116,7 @@ func (l *limiter) bucket(key netip.Prefix) *bucket {
 			l.buckets[key] = b
 		}
 	}
-	if elapsed := now.Sub(b.at); elapsed > 0 {
-		b.tokens = min(b.tokens+elapsed.Seconds()*l.perSecond, l.capacity)
-		b.at = now
-	}
+	l.refill(b, now)
 	return b
 }
 
@@ -110,9 +124,7 @@ func (l *limiter) bucket(key netip.Prefix) *bucket {
 // l.mu must be held.
 func (l *limiter) sweep(now time.Time) {
 	for key, b := range l.buckets {
-		missing := l.capacity - b.tokens
-		refilled := b.at.Add(time.Duration(missing / l.perSecond * float64(time.Second)))
-		if !now.Before(refilled) {
+		if !now.Before(l.refilledAt(b)) {
 			delete(l.buckets, key)
 		}
 	}
