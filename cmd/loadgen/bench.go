@@ -153,6 +153,7 @@ func (b *bench) endpoints(ctx context.Context, name string, hash argonParams) (c
 		}
 		r := newResult(p.scenario, name, hash, p.c, p.rec, p.usage, around)
 		r.Retries = p.retries
+		r.EmailsPerSecond = float64(b.provider.acceptedBetween(p.rec.from, p.rec.to)) / r.Seconds
 		out = append(out, r)
 	}
 	if name != "default" {

@@ -75,7 +75,7 @@ func watchUntil(pid int, from time.Time, stop <-chan struct{}) <-chan procUsage 
 			wall:       time.Since(start),
 			serverCPU:  cpuTime(pid) - cpu0,
 			loadgenCPU: cpuTime(os.Getpid()) - self0,
-			dbCPU:      postgresCPU() - db0,
+			dbCPU:      cpuSince(db0, postgresCPU()),
 			machineCPU: machineCPU() - all0,
 			peakRSS:    sampled,
 		}
@@ -137,10 +137,10 @@ func machineCPU() time.Duration {
 	return time.Duration(busy) * time.Second / clockTicks
 }
 
-// postgresCPU sums the CPU time of every process named postgres on the machine.
-func postgresCPU() time.Duration {
+// postgresCPU returns the CPU time of every process named postgres on the machine, by pid.
+func postgresCPU() map[int]time.Duration {
 	matches, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var total time.Duration
+	out := map[int]time.Duration{}
 	for _, m := range matches {
 		data, err := os.ReadFile(m)
 		if err != nil {
@@ -150,7 +150,17 @@ func postgresCPU() time.Duration {
 			continue
 		}
 		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(m)))
-		total += cpuTime(pid)
+		out[pid] = cpuTime(pid)
 	}
-	return total
+	return out
+}
+
+// cpuSince returns the CPU time the processes of now used since then: all of it for those
+// that started meanwhile. Those that ended meanwhile are lost, so this is a lower bound.
+func cpuSince(then, now map[int]time.Duration) time.Duration {
+	var d time.Duration
+	for pid, t := range now {
+		d += max(t-then[pid], 0)
+	}
+	return d
 }

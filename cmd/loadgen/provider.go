@@ -31,6 +31,7 @@ type fakeProvider struct {
 	expected map[string]time.Time // recipient → when its 201 arrived
 	keys     map[string]bool      // idempotency keys seen
 	repeats  int                  // requests repeating a key
+	times    []time.Time          // every acceptance, in order
 	arrived  chan struct{}        // signalled on every acceptance
 }
 
@@ -107,6 +108,7 @@ func (p *fakeProvider) accept(to, code, key string) {
 		p.repeats++
 	}
 	p.keys[key] = true
+	p.times = append(p.times, now)
 	p.codes[to] = code
 	if _, ok := p.accepted[to]; !ok {
 		p.accepted[to] = now
@@ -115,6 +117,19 @@ func (p *fakeProvider) accept(to, code, key string) {
 	case p.arrived <- struct{}{}:
 	default:
 	}
+}
+
+// acceptedBetween counts the emails accepted between from and to.
+func (p *fakeProvider) acceptedBetween(from, to time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, t := range p.times {
+		if !t.Before(from) && !t.After(to) {
+			n++
+		}
+	}
+	return n
 }
 
 // expect notes that a registration of to was answered 201 now.

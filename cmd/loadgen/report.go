@@ -42,6 +42,9 @@ type result struct {
 	// Retries counts the measurements of this point dropped because other processes
 	// disturbed them; the one kept is the last.
 	Retries int `json:"retries"`
+	// EmailsPerSecond is how many emails the provider accepted per second meanwhile: whether
+	// delivery keeps up with registrations.
+	EmailsPerSecond float64 `json:"emails_per_second"`
 }
 
 func newResult(scenario, hash string, p argonParams, c int, rec *recorder, u procUsage, ceilingRate float64) result {
@@ -147,18 +150,18 @@ func writeTables(w io.Writer, r *report) {
 		}
 		fmt.Fprintf(w, "argon2id ceiling (%s, %s, %d goroutines): **%.1f hashes/s**\n\n", name, c.Params, c.Goroutines, c.HashesPerSecond)
 	}
-	fmt.Fprintln(w, "| hash | endpoint | conc. | goodput/s | of ceiling | p50 ms | p90 ms | p99 ms | max ms | p99 target ms | responses | regapi CPU | CPU ms/ok | peak RSS MiB | postgres CPU | loadgen CPU | machine CPU |")
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| hash | endpoint | conc. | goodput/s | of ceiling | p50 ms | p90 ms | p99 ms | max ms | p99 target ms | responses | regapi CPU | CPU ms/ok | peak RSS MiB | postgres CPU | loadgen CPU | machine CPU | emails/s |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|")
 	for _, res := range r.Results {
 		of, target := "–", "–"
 		if res.OfCeiling > 0 {
 			of = fmt.Sprintf("%.1f %%", 100*res.OfCeiling)
 			target = fmt.Sprintf("%.0f", res.P99TargetMS)
 		}
-		fmt.Fprintf(w, "| %s | %s | %d | %.1f | %s | %.1f | %.1f | %.1f | %.1f | %s | %s | %.2f | %.2f | %.0f | %.2f | %.2f | %.2f |\n",
+		fmt.Fprintf(w, "| %s | %s | %d | %.1f | %s | %.1f | %.1f | %.1f | %.1f | %s | %s | %.2f | %.2f | %.0f | %.2f | %.2f | %.2f | %.0f |\n",
 			res.Hash, res.Scenario, res.Concurrency, res.Goodput, of, res.LatencyMS.P50, res.LatencyMS.P90,
 			res.LatencyMS.P99, res.LatencyMS.Max, target, statusList(res.Statuses), res.ServerCores, res.CPUPerOKMS,
-			res.PeakRSSMiB, res.DBCores, res.LoadgenCores, res.MachineCores)
+			res.PeakRSSMiB, res.DBCores, res.LoadgenCores, res.MachineCores, res.EmailsPerSecond)
 	}
 	fmt.Fprintln(w, "\n| email run | registered | registered/s | delivered | commit→accepted p50 / p99 / max ms | 201→accepted p50 / p99 ms | drain after last 201 | regapi CPU | peak RSS MiB |")
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|")

@@ -40,6 +40,7 @@ func (a *authenticator) user(r *http.Request) (registration.User, error) {
 			return registration.User{}, err
 		}
 	}
+	readBodyFirst(r) // so that a client who hangs up while the hash waits is noticed
 	user, err := a.accounts.Authenticate(r.Context(), email, password)
 	if !errors.Is(err, registration.ErrUnauthorized) {
 		a.failures.give(ip)
