@@ -17,6 +17,10 @@ type Message struct {
 	Subject string
 	Text    string
 	HTML    string
+	// Code is the activation code the email carries, and ValidFor how long it is valid once
+	// accepted: providers that post structured events (webhook) send them as fields.
+	Code     string
+	ValidFor time.Duration
 }
 
 // Provider hands emails to an email service.
