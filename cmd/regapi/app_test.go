@@ -80,7 +80,10 @@ func startApp(t *testing.T, env map[string]string) *app {
 // reports an error unless it returned nil within 10 seconds.
 func runApp(t *testing.T, env map[string]string) (*app, func() error) {
 	t.Helper()
-	a := &app{base: "http://" + env["HTTP_ADDR"], env: env, stdout: &syncBuffer{}}
+	// Port 0: the server takes a free port itself and logs it, so no other test can take it
+	// between a probe and the bind.
+	env["HTTP_ADDR"] = "127.0.0.1:0"
+	a := &app{env: env, stdout: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	getenv := func(k string) string { return env[k] }
@@ -97,8 +100,32 @@ func runApp(t *testing.T, env map[string]string) (*app, func() error) {
 			return errors.New("serve did not stop within 10s of cancellation")
 		}
 	}
+	env["HTTP_ADDR"] = listeningAddr(t, a.stdout, done)
+	a.base = "http://" + env["HTTP_ADDR"]
 	waitHealthy(t, a.base, done)
 	return a, stop
+}
+
+// listeningAddr waits for the "regapi listening" log line in out and returns its address.
+func listeningAddr(t *testing.T, out *syncBuffer, done <-chan error) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited early: %v", err)
+		default:
+		}
+		for line := range strings.SplitSeq(out.String(), "\n") {
+			var entry struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "regapi listening" {
+				return entry.Addr
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("serve logged no listening address")
+	return ""
 }
 
 func freeAddr(t testing.TB) string {

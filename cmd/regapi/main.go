@@ -6,6 +6,7 @@
 //	regapi migrate down [N]      revert the last N migrations (all without N)
 //	regapi migrate status        list migrations and whether each is applied
 //	regapi healthcheck           exit 0 when the local server answers /healthz
+//	regapi version               print the version, commit and Go version
 //
 // Settings come from the environment; see the README.
 package main
@@ -30,7 +31,8 @@ commands:
   migrate up          apply every pending schema migration
   migrate down [N]    revert the last N migrations (all when N is omitted)
   migrate status      list the migrations
-  healthcheck         exit 0 when the server at HTTP_ADDR answers /healthz`
+  healthcheck         exit 0 when the server at HTTP_ADDR answers /healthz
+  version             print the version, commit and Go version of this build`
 
 // errUsage marks a command line that could not be understood.
 var errUsage = errors.New("bad command line")
@@ -61,6 +63,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return healthcheck(ctx, getenv("HTTP_ADDR"))
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
+		return nil
+	case "version", "--version":
+		if len(rest) > 0 {
+			return fmt.Errorf("%w: version takes no arguments", errUsage)
+		}
+		printVersion(stdout)
 		return nil
 	case "serve", "worker", "migrate":
 	default:

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -34,6 +37,30 @@ func openDispatcherPool(ctx context.Context, main *pgxpool.Pool) (*pgxpool.Pool,
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher database pool: %w", err)
+	}
+	return pool, nil
+}
+
+// openPool configures the connection pool without connecting: the API starts while the
+// database is down, answers 503 meanwhile, and recovers by itself when it returns.
+func openPool(ctx context.Context, databaseURL string, logger *slog.Logger) (*pgxpool.Pool, error) {
+	pcfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, errors.New("DATABASE_URL: cannot be parsed as a PostgreSQL connection URL")
+	}
+	if pcfg.ConnConfig.ConnectTimeout == 0 {
+		// An unreachable host must fail a request, or `migrate`, in seconds, not hang it.
+		pcfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	applyPoolDefaults(pcfg, databaseURL)
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("database pool: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil && logger != nil {
+		logger.Warn("database not reachable yet; retrying on demand", "error", err.Error())
 	}
 	return pool, nil
 }

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/regapi/regapi/internal/httpapi"
+	"github.com/regapi/regapi/internal/password"
+	"github.com/regapi/regapi/internal/postgres"
+	"github.com/regapi/regapi/internal/registration"
+)
+
+// shutdownTimeout bounds how long in-flight requests may take to finish after SIGTERM; the
+// contract promises an exit within 10 seconds.
+const shutdownTimeout = 8 * time.Second
+
+// newAPI builds the HTTP API on store.
+func newAPI(ctx context.Context, cfg Config, logger *slog.Logger, store *postgres.Store, keys *registration.CodeKeys, reg *prometheus.Registry) (http.Handler, error) {
+	svc, err := registration.NewService(ctx, store, newHasher(cfg, reg), keys, cfg.Policy, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.NewServer(logger, svc, store, httpapi.Limits{
+		RatePerMinute:      cfg.RateLimitPerMinute,
+		TrustedProxies:     cfg.TrustedProxies,
+		FailuresPerAccount: cfg.AuthFailuresPerAccount,
+	}, reg), nil
+}
+
+// serveHTTP serves handler on ln until ctx is cancelled, then stops accepting and lets
+// in-flight requests finish within shutdownTimeout. It returns the server's error when
+// serving fails, and nil after a shutdown.
+func serveHTTP(ctx context.Context, handler http.Handler, ln net.Listener, logger *slog.Logger, cfg Config) error {
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("regapi listening", "addr", ln.Addr().String(), "mail_provider", cfg.MailProvider)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		// A client still trickling its request in must not hold the process past the
+		// contract's 10 seconds: cut it off. Every completed request was answered.
+		logger.Warn("requests still open at the shutdown deadline; closing them", "error", err.Error())
+		_ = srv.Close()
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	return nil
+}
+
+// newHasher returns the password hasher cfg describes, with its queue metrics on reg.
+func newHasher(cfg Config, reg *prometheus.Registry) *password.Hasher {
+	queueWait := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "regapi_password_hash_queue_wait_seconds",
+		Help:    "Time a request waited for a password hashing slot.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	})
+	hasher := password.NewHasher(password.Params{
+		MemoryKiB:   cfg.Argon2Memory,
+		Iterations:  cfg.Argon2Iterations,
+		Parallelism: cfg.Argon2Parallelism,
+	}, cfg.HashConcurrency, cfg.HashQueueSize, cfg.HashQueueTimeout, password.WithQueueWait(queueWait))
+	reg.MustRegister(queueWait, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "regapi_password_hash_queue_depth",
+		Help: "Requests waiting for a password hashing slot.",
+	}, func() float64 { return float64(hasher.QueueDepth()) }))
+	return hasher
+}
