@@ -46,6 +46,8 @@ type Config struct {
 	MailConcurrency int
 
 	LogLevel slog.Level
+
+	lifecycleSettings
 }
 
 // envReader reads settings and collects every problem, so that all are reported at once.
@@ -138,6 +140,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.AuthFailuresPerAccount = r.integer("AUTH_FAILURES_PER_ACCOUNT", 10, 0, 1<<20)
 	c.CodeSecret, c.CodeSecretGenerated = r.codeSecret()
+	c.lifecycleSettings = r.lifecycle()
 	if _, _, err := splitHostPort(c.HTTPAddr); err != nil {
 		r.fail("HTTP_ADDR", "want host:port, got %q", c.HTTPAddr)
 	}
