@@ -30,16 +30,17 @@ func (r *envReader) lifecycle() lifecycleSettings {
 	}
 }
 
-// retention reads a retention period: a Go duration of at least a day, or 0 for forever.
-// Shorter than a day would cut into the per-address daily quota and the delivery horizon.
+// retention reads a retention period: a Go duration of at least a minute, or 0 for forever.
+// A short one is safe: retention never removes what a guarantee still needs (a pending
+// email, a live code, an address's last 24 hours of quota), whatever the setting.
 func (r *envReader) retention(name string) time.Duration {
 	v := r.get(name, "168h")
 	d, err := time.ParseDuration(v)
 	if v == "0" || (err == nil && d == 0) {
 		return 0
 	}
-	if err != nil || d < 24*time.Hour || d > maxRetention {
-		r.fail(name, "want 0 (keep forever) or a Go duration of at least 24h, got %q", v)
+	if err != nil || d < time.Minute || d > maxRetention {
+		r.fail(name, "want 0 (keep forever) or a Go duration of at least 1m, got %q", v)
 	}
 	return d
 }

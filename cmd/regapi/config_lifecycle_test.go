@@ -30,7 +30,7 @@ func TestLifecycleSettings(t *testing.T) {
 	}
 	_, err = loadConfig(envOf(map[string]string{
 		"DATABASE_URL":              db,
-		"PENDING_ACCOUNT_RETENTION": "1h",
+		"PENDING_ACCOUNT_RETENTION": "30s",
 		"OUTBOX_RETENTION":          "forever",
 		"CODE_SECRET_PREVIOUS":      "deadbeef-secret-value",
 	}))
