@@ -3,7 +3,6 @@ package httpapi
 import (
 	"net/http"
 	"net/netip"
-	"strconv"
 	"testing"
 	"time"
 
@@ -13,77 +12,43 @@ import (
 func TestAccountLimiterRefills(t *testing.T) {
 	t.Parallel()
 	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := newAccountLimiter(3, clock.now)
-	key, ok := accountKeyOf(" Alice@Example.com", netip.MustParseAddr("203.0.113.9"))
-	if !ok {
-		t.Fatal("a valid address is no account key")
-	}
+	l := newKeyedLimiter(3, accountFailureWindow, clock.now)
+	const account = "alice@example.com"
+	ip := netip.MustParseAddr("203.0.113.9")
 	for i := range 3 {
-		if err := l.take(key); err != nil {
+		if err := l.allow(account, ip); err != nil {
 			t.Fatalf("take %d: %v", i+1, err)
 		}
 	}
-	err := l.take(key)
+	err := l.allow(account, ip)
 	after, _ := registration.RetryAfter(err)
 	// Three tokens over 15 minutes: one every 5 minutes.
 	if err == nil || errorCode(err) != "rate_limited" || after != 5*time.Minute {
 		t.Fatalf("fourth take = %v (retry after %s), want rate_limited after 5m", err, after)
 	}
 	clock.advance(5 * time.Minute)
-	if err := l.take(key); err != nil {
+	if err := l.allow(account, ip); err != nil {
 		t.Fatalf("take after 5 minutes: %v", err)
 	}
-	if err := l.take(key); err == nil {
+	if err := l.allow(account, ip); err == nil {
 		t.Fatal("a second token came back after 5 minutes")
 	}
-	// The same address, spelt differently, is the same account.
-	other, _ := accountKeyOf("alice@example.com", netip.MustParseAddr("203.0.113.9"))
-	if other != key {
-		t.Fatalf("keys differ: %v, %v", key, other)
-	}
-	l.give(key)
-	if err := l.take(key); err != nil {
-		t.Fatalf("take after give: %v", err)
+	// Another account from the same client has its own bucket.
+	if err := l.allow("bob@example.com", ip); err != nil {
+		t.Fatalf("another account: %v", err)
 	}
 }
 
 func TestAccountLimiterNotAnAccount(t *testing.T) {
 	t.Parallel()
 	// What cannot name an account is left to the per-IP limit: it fails without a lookup.
+	s := newTestServer(t, nil, nil, Limits{FailuresPerAccount: 1})
 	for _, email := range []string{"", "no-at-sign", "\u212aate@example.com", "alice\r\n@example.com"} {
-		if key, ok := accountKeyOf(email, netip.MustParseAddr("203.0.113.9")); ok {
-			t.Errorf("accountKeyOf(%q) = %v, an account", email, key)
+		for range 3 {
+			r := jsonRequest("GET", "/v1/users/me", "")
+			r.SetBasicAuth(email, "guess")
+			readProblem(t, s.do(r), http.StatusUnauthorized, "unauthorized")
 		}
-	}
-}
-
-func TestAccountLimiterFullTableLimitsNobody(t *testing.T) {
-	t.Parallel()
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := newAccountLimiter(1, clock.now)
-	l.maxBuckets = 2
-	ip := netip.MustParseAddr("203.0.113.9")
-	for i := range 2 {
-		key, _ := accountKeyOf("user"+strconv.Itoa(i)+"@example.com", ip)
-		if err := l.take(key); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The table is full: a third account is not throttled by it (the per-IP limit still is),
-	// rather than sharing a bucket that whoever filled the table could keep empty.
-	victim, _ := accountKeyOf("victim@example.com", ip)
-	for range 5 {
-		if err := l.take(victim); err != nil {
-			t.Fatalf("an account beyond a full table was throttled: %v", err)
-		}
-	}
-	// Emptied buckets are swept once they have refilled, which makes room again.
-	clock.advance(accountFailureWindow + sweepInterval)
-	if err := l.take(victim); err != nil {
-		t.Fatal(err)
-	}
-	if len(l.buckets) != 1 {
-		t.Fatalf("%d buckets after the sweep, want 1", len(l.buckets))
 	}
 }
 

@@ -3,50 +3,65 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/regapi/regapi/internal/registration"
 )
+
+// accountFailureWindow is the time in which a client's failed Basic Auth attempts against
+// one account come back: its whole allowance refills over this window.
+const accountFailureWindow = 15 * time.Minute
 
 // authenticator checks the Basic Auth credentials of the /v1/users/me… endpoints, and limits
 // failed attempts per client IP and, more tightly, per account and client IP.
 type authenticator struct {
 	accounts Accounts
-	failures *limiter
+	failures *keyedLimiter
 	// perAccount is keyed by account and client together, so that failures from one client
 	// never throttle the account's owner elsewhere.
-	perAccount *accountLimiter
+	perAccount *keyedLimiter
 }
 
 // user returns the user whose credentials r carries. It returns registration.ErrUnauthorized
-// for missing, malformed or wrong credentials, rate_limited when the client failed too often
-// (in all, or against this account), or whatever Authenticate returns otherwise.
+// for missing, malformed (two Authorization headers included) or wrong credentials,
+// rate_limited when the client failed too often (in all, or against this account), or
+// whatever Authenticate returns otherwise.
 func (a *authenticator) user(r *http.Request) (registration.User, error) {
 	ip := clientIPFrom(r.Context())
-	// The token is taken before any password hashing, so a client that is out of attempts
-	// costs nothing; a request that does not fail gives it back.
-	if err := a.failures.take(ip); err != nil {
+	// A token is held before any password hashing, so a client that is out of attempts costs
+	// nothing; only a request that fails spends it.
+	settleIP, err := a.failures.hold("", ip)
+	if err != nil {
 		return registration.User{}, err
 	}
-	// Per RFC 7617 the user-id ends at the first colon; r.BasicAuth splits there, so the
-	// password may contain colons.
-	email, password, ok := r.BasicAuth()
+	email, password, ok := basicAuth(r)
 	if !ok {
+		settleIP(true)
 		return registration.User{}, registration.ErrUnauthorized
 	}
-	key, isAccount := accountKeyOf(email, ip)
-	if isAccount {
-		if err := a.perAccount.take(key); err != nil {
-			a.failures.give(ip) // refused before any hashing: it cost nothing
+	settleAccount := func(bool) {}
+	// What cannot name an account fails without a lookup: the per-IP limit is enough for it.
+	if normalized, isAccount := registration.NormalizeEmail(email); isAccount {
+		if settleAccount, err = a.perAccount.hold(normalized, ip); err != nil {
+			settleIP(false) // refused before any hashing: it cost nothing
 			return registration.User{}, err
 		}
 	}
 	readBodyFirst(r) // so that a client who hangs up while the hash waits is noticed
 	user, err := a.accounts.Authenticate(r.Context(), email, password)
-	if !errors.Is(err, registration.ErrUnauthorized) {
-		a.failures.give(ip)
-		if isAccount {
-			a.perAccount.give(key)
-		}
-	}
+	failed := errors.Is(err, registration.ErrUnauthorized)
+	settleIP(failed)
+	settleAccount(failed)
 	return user, err
+}
+
+// basicAuth returns the credentials of r's one Authorization header. Two headers are
+// malformed: a proxy that reads the first and a server that reads the last would disagree
+// on who is asking. Per RFC 7617 the user-id ends at the first colon; r.BasicAuth splits
+// there, so the password may contain colons.
+func basicAuth(r *http.Request) (email, password string, ok bool) {
+	if len(r.Header.Values("Authorization")) > 1 {
+		return "", "", false
+	}
+	return r.BasicAuth()
 }

@@ -33,107 +33,105 @@ func newUserResponse(u registration.User) userResponse {
 	return resp
 }
 
+// endpointFunc is an account endpoint: it writes its success itself and returns its failure.
+type endpointFunc func(w http.ResponseWriter, r *http.Request) error
+
+// endpoint turns f into a handler: the one place where an endpoint's error becomes a
+// problem+json response, and where its outcome (ok, or the code answered) is counted.
+// Answers about an account are kept out of every cache.
+func endpoint(outcomes *prometheus.CounterVec, f endpointFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		err := f(w, r)
+		if outcomes != nil {
+			outcomes.WithLabelValues(errorCode(err)).Inc()
+		}
+		if err != nil {
+			respondError(w, r, err)
+		}
+	})
+}
+
 // handleRegister creates a pending account: 201 with the user and its Location.
-func handleRegister(accounts Accounts, perIP *limiter, outcomes *prometheus.CounterVec) http.Handler {
+func handleRegister(accounts Accounts, perIP *keyedLimiter) endpointFunc {
 	type request struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
 	}
-	register := func(w http.ResponseWriter, r *http.Request) (registration.User, error) {
-		if err := perIP.take(clientIPFrom(r.Context())); err != nil {
-			return registration.User{}, err
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := perIP.allow("", clientIPFrom(r.Context())); err != nil {
+			return err
 		}
 		var req request
 		if err := decodeJSON(w, r, &req); err != nil {
-			return registration.User{}, err
+			return err
 		}
-		return accounts.Register(r.Context(), req.Email, req.Password)
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		user, err := register(w, r)
-		outcomes.WithLabelValues(errorCode(err)).Inc()
+		user, err := accounts.Register(r.Context(), req.Email, req.Password)
 		if err != nil {
-			respondError(w, r, err)
-			return
+			return err
 		}
 		w.Header().Set("Location", "/v1/users/me")
 		writeJSON(w, r, http.StatusCreated, newUserResponse(user))
-	})
+		return nil
+	}
 }
 
 // handleMe returns the authenticated user.
-func handleMe(auth *authenticator) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func handleMe(auth *authenticator) endpointFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		user, err := auth.user(r)
 		if err != nil {
-			respondError(w, r, err)
-			return
+			return err
 		}
 		writeJSON(w, r, http.StatusOK, newUserResponse(user))
-	})
+		return nil
+	}
 }
 
 // handleActivate activates the authenticated user's account with the code in the body.
-func handleActivate(accounts Accounts, auth *authenticator, outcomes *prometheus.CounterVec) http.Handler {
+func handleActivate(accounts Accounts, auth *authenticator) endpointFunc {
 	type request struct {
 		// Raw, so that a code of the wrong type (a number loses its leading zeros) is a
 		// validation failure of the field rather than a malformed body.
 		Code json.RawMessage `json:"code"`
 	}
-	activate := func(w http.ResponseWriter, r *http.Request) (registration.User, error) {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		user, err := auth.user(r)
 		if err != nil {
-			return user, err
+			return err
 		}
 		var req request
 		if err := decodeJSON(w, r, &req); err != nil {
-			return registration.User{}, err
+			return err
 		}
 		var code string
 		if json.Unmarshal(req.Code, &code) != nil {
 			code = "" // not a string: the domain refuses it as it refuses any non-code
 		}
-		return accounts.Activate(r.Context(), user, code)
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		user, err := activate(w, r)
-		outcomes.WithLabelValues(errorCode(err)).Inc()
-		if err != nil {
-			respondError(w, r, err)
-			return
+		if user, err = accounts.Activate(r.Context(), user, code); err != nil {
+			return err
 		}
 		writeJSON(w, r, http.StatusOK, newUserResponse(user))
-	})
+		return nil
+	}
 }
 
 // handleResend sends the authenticated user a new code: 202 with how long it will be valid.
 // The request body, if any, is ignored.
-func handleResend(accounts Accounts, auth *authenticator, outcomes *prometheus.CounterVec) http.Handler {
+func handleResend(accounts Accounts, auth *authenticator) endpointFunc {
 	type response struct {
 		ExpiresInSeconds int64 `json:"expires_in_seconds"`
 	}
-	resend := func(r *http.Request) (time.Duration, error) {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		user, err := auth.user(r)
 		if err != nil {
-			return 0, err
+			return err
 		}
-		return accounts.Resend(r.Context(), user)
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ttl, err := resend(r)
-		outcomes.WithLabelValues(errorCode(err)).Inc()
+		ttl, err := accounts.Resend(r.Context(), user)
 		if err != nil {
-			respondError(w, r, err)
-			return
+			return err
 		}
 		writeJSON(w, r, http.StatusAccepted, response{ExpiresInSeconds: int64(ttl / time.Second)})
-	})
-}
-
-// noStore keeps authenticated answers and their errors out of every cache.
-func noStore(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		h.ServeHTTP(w, r)
-	})
+		return nil
+	}
 }

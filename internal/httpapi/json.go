@@ -19,7 +19,8 @@ const maxBodyBytes = 64 << 10
 
 // decodeJSON reads r's body, which must be exactly one JSON object that fits dst, into dst.
 // It returns a *requestError: unsupported_media_type, request_too_large or malformed_request
-// (also for a body that is not valid UTF-8, as RFC 8259 requires JSON to be).
+// (also for a body that is not valid UTF-8, as RFC 8259 requires JSON to be, and for one
+// that gives a member twice).
 // Missing fields are left zero for the domain's validation to name.
 func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	if !isJSON(r.Header.Get("Content-Type")) {
@@ -49,6 +50,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return malformed("The request body must hold a single JSON object and nothing after it.")
+	}
+	if hasDuplicateMember(body) {
+		return malformed("A member appears twice in the request body; give each once.")
 	}
 	return nil
 }

@@ -127,12 +127,13 @@ func serveRecovered(h http.Handler, w *responseRecorder, r *http.Request) {
 	h.ServeHTTP(w, r)
 }
 
-// withProblemFallback answers unknown paths and wrong methods with problem+json, where the
-// mux itself would write plain text.
+// withProblemFallback answers unknown targets and wrong methods with problem+json, where the
+// mux itself would write plain text, or redirect: the API never answers a redirect.
 func withProblemFallback(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if uncleanPath(r.URL.Path) {
-			// The mux would redirect to the cleaned path; no client of this API needs that.
+		// The mux would redirect "*", an empty path (from "http://host" or a CONNECT
+		// authority) and unclean paths to a cleaned one; no client of this API needs that.
+		if !strings.HasPrefix(r.URL.Path, "/") || uncleanPath(r.URL.Path) {
 			respondError(w, r, &requestError{code: "not_found"})
 			return
 		}
@@ -144,15 +145,13 @@ func withProblemFallback(mux *http.ServeMux) http.Handler {
 		// Let the mux answer into a probe to learn which failure it is, and the Allow header.
 		probe := &headerProbe{header: http.Header{}}
 		h.ServeHTTP(probe, r)
-		switch probe.status {
-		case http.StatusNotFound:
-			respondError(w, r, &requestError{code: "not_found"})
-		case http.StatusMethodNotAllowed:
+		if probe.status == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", probe.header.Get("Allow"))
 			respondError(w, r, &requestError{code: "method_not_allowed"})
-		default:
-			h.ServeHTTP(w, r)
+			return
 		}
+		// A 404, or a redirect the checks above did not foresee.
+		respondError(w, r, &requestError{code: "not_found"})
 	})
 }
 

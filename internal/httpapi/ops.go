@@ -5,6 +5,7 @@ import (
 	"context"
 	_ "embed"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,12 +29,27 @@ func handleHealthz() http.Handler {
 	})
 }
 
-// handleReadyz answers 200 when the database answers a ping, and 503 not_ready otherwise.
-func handleReadyz(db Pinger) http.Handler {
+// readiness is what /readyz reports on: the database, and whether the server drains.
+type readiness struct {
+	db       Pinger
+	draining *atomic.Bool
+}
+
+// handleReadyz answers 200 when the database answers a ping, and 503 not_ready while it does
+// not or once the server drains (see Server.Drain).
+func handleReadyz(ready readiness) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ready.draining.Load() {
+			respondError(w, r, &requestError{
+				code:   "not_ready",
+				detail: "The service is shutting down.",
+				checks: map[string]string{"shutdown": "draining"},
+			})
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
-		if err := db.Ping(ctx); err != nil {
+		if err := ready.db.Ping(ctx); err != nil {
 			respondError(w, r, &requestError{
 				code:   "not_ready",
 				detail: "The database does not answer.",

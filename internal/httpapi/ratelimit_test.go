@@ -30,7 +30,7 @@ func (c *fakeClock) advance(d time.Duration) {
 func TestLimiterRefills(t *testing.T) {
 	t.Parallel()
 	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := newLimiter(2, clock.now) // one token every 30 s
+	l := newKeyedLimiter(2, time.Minute, clock.now) // one token every 30 s
 	ip := netip.MustParseAddr("192.0.2.1")
 	steps := []struct {
 		advance time.Duration
@@ -49,7 +49,7 @@ func TestLimiterRefills(t *testing.T) {
 	}
 	for i, step := range steps {
 		clock.advance(step.advance)
-		err := l.take(ip)
+		err := l.allow("", ip)
 		if allowed := err == nil; allowed != step.allowed {
 			t.Fatalf("step %d: allowed = %v, want %v", i, allowed, step.allowed)
 		}
@@ -67,31 +67,38 @@ func TestLimiterRefills(t *testing.T) {
 	}
 }
 
-func TestLimiterGiveCapsAtCapacity(t *testing.T) {
+func TestLimiterGiveBackCapsAtCapacity(t *testing.T) {
 	t.Parallel()
 	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := newLimiter(1, clock.now)
+	l := newKeyedLimiter(1, time.Minute, clock.now)
 	ip := netip.MustParseAddr("2001:db8::1")
-	l.give(ip)
-	l.give(ip)
-	if err := l.take(ip); err != nil {
+	settle, err := l.hold("", ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.hold("", ip); err == nil {
+		t.Fatal("a second hold was allowed while the only token was held")
+	}
+	settle(false)
+	settle(false) // a second settling changes nothing
+	if err := l.allow("", ip); err != nil {
 		t.Fatalf("first take: %v", err)
 	}
-	if err := l.take(ip); err == nil {
-		t.Fatal("second take allowed: give added more than the capacity")
+	if err := l.allow("", ip); err == nil {
+		t.Fatal("second take allowed: giving back added more than the capacity")
 	}
 }
 
 func TestLimiterKeysIPv6ByPrefix(t *testing.T) {
 	t.Parallel()
-	l := newLimiter(1, time.Now)
-	if err := l.take(netip.MustParseAddr("2001:db8:1:2::1")); err != nil {
+	l := newKeyedLimiter(1, time.Minute, time.Now)
+	if err := l.allow("", netip.MustParseAddr("2001:db8:1:2::1")); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.take(netip.MustParseAddr("2001:db8:1:2::ffff")); err == nil {
+	if err := l.allow("", netip.MustParseAddr("2001:db8:1:2::ffff")); err == nil {
 		t.Fatal("another address in the same /64 was allowed")
 	}
-	if err := l.take(netip.MustParseAddr("2001:db8:1:3::1")); err != nil {
+	if err := l.allow("", netip.MustParseAddr("2001:db8:1:3::1")); err != nil {
 		t.Fatalf("another /64 was refused: %v", err)
 	}
 }
@@ -99,34 +106,17 @@ func TestLimiterKeysIPv6ByPrefix(t *testing.T) {
 func TestLimiterEvictsIdleBuckets(t *testing.T) {
 	t.Parallel()
 	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := newLimiter(60, clock.now)
+	l := newKeyedLimiter(60, time.Minute, clock.now)
 	for i := range 50 {
-		_ = l.take(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
+		_ = l.allow("", netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
 	}
-	if len(l.buckets) != 50 {
-		t.Fatalf("buckets = %d, want 50", len(l.buckets))
+	if n := l.size(); n != 50 {
+		t.Fatalf("buckets = %d, want 50", n)
 	}
 	clock.advance(2 * time.Minute)
-	_ = l.take(netip.MustParseAddr("203.0.113.1"))
-	if len(l.buckets) != 1 {
-		t.Fatalf("after two idle minutes, buckets = %d, want 1", len(l.buckets))
-	}
-}
-
-func TestLimiterOverflowSharesOneBucket(t *testing.T) {
-	t.Parallel()
-	l := newLimiter(1, time.Now)
-	l.maxBuckets = 2
-	for _, ip := range []string{"198.51.100.1", "198.51.100.2", "198.51.100.3"} {
-		if err := l.take(netip.MustParseAddr(ip)); err != nil {
-			t.Fatalf("%s refused: %v", ip, err)
-		}
-	}
-	if err := l.take(netip.MustParseAddr("198.51.100.4")); err == nil {
-		t.Fatal("a second overflowing client was allowed: the overflow bucket is not shared")
-	}
-	if len(l.buckets) != 3 {
-		t.Fatalf("buckets = %d, want 2 and the overflow", len(l.buckets))
+	_ = l.allow("", netip.MustParseAddr("203.0.113.1"))
+	if n := l.size(); n != 1 {
+		t.Fatalf("after two idle minutes, buckets = %d, want 1", n)
 	}
 }
 

@@ -13,18 +13,18 @@ func addRoutes(
 	mux *http.ServeMux,
 	accounts Accounts,
 	auth *authenticator,
-	registrations *limiter,
-	health Pinger,
+	registrations *keyedLimiter,
+	ready readiness,
 	reg *prometheus.Registry,
 	m *metrics,
 ) {
-	mux.Handle("POST /v1/users", noStore(handleRegister(accounts, registrations, m.registrations)))
-	mux.Handle("GET /v1/users/me", noStore(handleMe(auth)))
-	mux.Handle("POST /v1/users/me/activate", noStore(handleActivate(accounts, auth, m.activations)))
-	mux.Handle("POST /v1/users/me/activation-code", noStore(handleResend(accounts, auth, m.resends)))
+	mux.Handle("POST /v1/users", endpoint(m.registrations, handleRegister(accounts, registrations)))
+	mux.Handle("GET /v1/users/me", endpoint(nil, handleMe(auth)))
+	mux.Handle("POST /v1/users/me/activate", endpoint(m.activations, handleActivate(accounts, auth)))
+	mux.Handle("POST /v1/users/me/activation-code", endpoint(m.resends, handleResend(accounts, auth)))
 
 	mux.Handle("GET /healthz", handleHealthz())
-	mux.Handle("GET /readyz", handleReadyz(health))
+	mux.Handle("GET /readyz", handleReadyz(ready))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("GET /openapi.yaml", handleOpenAPI())
 	docs := handleDocs()

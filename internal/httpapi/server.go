@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,22 +49,45 @@ type Limits struct {
 	FailuresPerAccount int
 }
 
+// Server is the complete HTTP API, an http.Handler. Drain starts its lame-duck phase.
+type Server struct {
+	handler  http.Handler
+	draining atomic.Bool
+}
+
 // NewServer returns the complete HTTP API. Its metrics are registered in reg and served, with
 // whatever else reg holds, at /metrics; it panics if reg already holds metrics of those names.
 // Every line it logs for a request goes through logger, tagged with the request's id.
-func NewServer(logger *slog.Logger, accounts Accounts, health Pinger, limits Limits, reg *prometheus.Registry) http.Handler {
+func NewServer(logger *slog.Logger, accounts Accounts, health Pinger, limits Limits, reg *prometheus.Registry) *Server {
 	m := newMetrics(reg)
-	regLimit := newLimiter(limits.RatePerMinute, time.Now)
+	regLimit := newKeyedLimiter(limits.RatePerMinute, time.Minute, time.Now)
 	auth := &authenticator{
 		accounts:   accounts,
-		failures:   newLimiter(limits.RatePerMinute, time.Now),
-		perAccount: newAccountLimiter(limits.FailuresPerAccount, time.Now),
+		failures:   newKeyedLimiter(limits.RatePerMinute, time.Minute, time.Now),
+		perAccount: newKeyedLimiter(limits.FailuresPerAccount, accountFailureWindow, time.Now),
 	}
-
+	s := &Server{}
 	mux := http.NewServeMux()
-	addRoutes(mux, accounts, auth, regLimit, health, reg, m)
+	addRoutes(mux, accounts, auth, regLimit, readiness{db: health, draining: &s.draining}, reg, m)
 
 	var h http.Handler = withProblemFallback(mux)
+	h = refuseAmbiguousFraming(h)
 	h = observe(h, mux, logger, limits.TrustedProxies, m)
-	return h
+	s.handler = h
+	return s
 }
+
+// ServeHTTP answers r. While the server drains, every response asks the client to close its
+// connection, so that the next request goes to a fresh connection, and so elsewhere.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		w.Header().Set("Connection", "close")
+	}
+	s.handler.ServeHTTP(w, r)
+}
+
+// Drain starts the lame-duck phase before a shutdown: from then on /readyz answers
+// 503 not_ready, so that load balancers stop sending, and every response carries
+// Connection: close, so that keep-alive clients reconnect; requests are still served as
+// before. It cannot be undone; calling it again changes nothing.
+func (s *Server) Drain() { s.draining.Store(true) }
