@@ -120,6 +120,9 @@ func FuzzRegisterBody(f *testing.F) {
 			if n, ok := registration.NormalizeEmail(email); !ok || n != email {
 				t.Fatalf("registered %q", email)
 			}
+			if hasDuplicateMember(body) {
+				t.Fatalf("registered with a member given twice: %q", body)
+			}
 		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType,
 			http.StatusUnprocessableEntity, http.StatusConflict, http.StatusTooManyRequests:
 		default:
