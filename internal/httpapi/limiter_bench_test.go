@@ -1,0 +1,29 @@
+package httpapi
+
+import (
+	"runtime"
+	"testing"
+	"time"
+)
+
+// BenchmarkLimiterFlood measures a limiter under a flood of new clients: the time per request
+// once its table is full (every request then evicts a key), and the memory the full table of
+// defaultMaxKeys holds, per key.
+func BenchmarkLimiterFlood(b *testing.B) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	l := newKeyedLimiter(10, accountFailureWindow, clock.now)
+	for i := range defaultMaxKeys {
+		_ = l.allow("someone@example.com", v4(i))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perKey := float64(after.HeapAlloc-before.HeapAlloc) / float64(l.size())
+	b.ResetTimer()
+	for i := range b.N {
+		_ = l.allow("someone@example.com", v4(defaultMaxKeys+i))
+	}
+	b.ReportMetric(perKey, "heap-bytes/key")
+}
