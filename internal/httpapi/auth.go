@@ -34,24 +34,26 @@ func (a *authenticator) user(r *http.Request) (registration.User, error) {
 	if err != nil {
 		return registration.User{}, err
 	}
+	settleAccount := func(bool) {}
+	failed := true // until the service says otherwise; a panic is a failure too
+	defer func() {
+		settleIP(failed)
+		settleAccount(failed)
+	}()
 	email, password, ok := basicAuth(r)
 	if !ok {
-		settleIP(true)
 		return registration.User{}, registration.ErrUnauthorized
 	}
-	settleAccount := func(bool) {}
 	// What cannot name an account fails without a lookup: the per-IP limit is enough for it.
 	if normalized, isAccount := registration.NormalizeEmail(email); isAccount {
 		if settleAccount, err = a.perAccount.hold(normalized, ip); err != nil {
-			settleIP(false) // refused before any hashing: it cost nothing
+			settleAccount, failed = func(bool) {}, false // refused before any hashing: it cost nothing
 			return registration.User{}, err
 		}
 	}
 	readBodyFirst(r) // so that a client who hangs up while the hash waits is noticed
 	user, err := a.accounts.Authenticate(r.Context(), email, password)
-	failed := errors.Is(err, registration.ErrUnauthorized)
-	settleIP(failed)
-	settleAccount(failed)
+	failed = errors.Is(err, registration.ErrUnauthorized)
 	return user, err
 }
 

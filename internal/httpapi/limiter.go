@@ -144,7 +144,10 @@ func (l *keyedLimiter) dropRefilled(now time.Time) {
 			return
 		}
 		if e.held > 0 {
-			l.lru.MoveToFront(el) // a request still holds a token: keep it until settled
+			// A request still holds a token: keep the entry until it is settled, and look
+			// at it again only after another window.
+			e.lastUse = now
+			l.lru.MoveToFront(el)
 			continue
 		}
 		l.remove(el)

@@ -143,3 +143,26 @@ func TestAccountLimitStaysOnUnderAFlood(t *testing.T) {
 		t.Fatalf("the owner elsewhere was refused: %v", err)
 	}
 }
+
+func TestLimiterKeepsAnEntryHeldPastItsWindow(t *testing.T) {
+	t.Parallel()
+	l, clock := newFloodLimiter(10)
+	ip := netip.MustParseAddr("192.0.2.1")
+	settle, err := l.hold("", ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The only entry is held beyond its refill window: it is neither dropped nor spun on.
+	clock.advance(2 * time.Minute)
+	if err := l.allow("", ip); err == nil {
+		t.Fatal("a second token was allowed while the only one was held")
+	}
+	settle(true)
+	clock.advance(2 * time.Minute)
+	if err := l.allow("", netip.MustParseAddr("192.0.2.2")); err != nil {
+		t.Fatal(err)
+	}
+	if n := l.size(); n != 1 {
+		t.Fatalf("%d entries, want the settled one dropped", n)
+	}
+}
