@@ -60,6 +60,8 @@ func baseEnv(t *testing.T) map[string]string {
 		"ARGON2_ITERATIONS":     "1",
 		"RATE_LIMIT_PER_MINUTE": "0",
 		"LOG_LEVEL":             "debug",
+		// Short: the tests that are about the lame-duck phase set their own.
+		"SHUTDOWN_DRAIN": "50ms",
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 // maxRetention bounds the retention settings: ten years is "keep", spelt 0.
 const maxRetention = 10 * 365 * 24 * time.Hour
 
-// lifecycleSettings are the data-lifecycle settings: retention and retired code secrets.
+// lifecycleSettings are the lifecycle settings: retention, retired code secrets, shutdown.
 type lifecycleSettings struct {
 	// PendingAccountRetention and OutboxRetention are how long never-activated accounts and
 	// sent or dead emails are kept; 0 keeps them forever.
@@ -19,6 +19,8 @@ type lifecycleSettings struct {
 	OutboxRetention         time.Duration
 	// CodeSecretsPrevious are retired secrets whose codes and sealed emails still open.
 	CodeSecretsPrevious [][]byte
+	// ShutdownDrain is how long serve keeps serving, as a lame duck, after SIGTERM.
+	ShutdownDrain time.Duration
 }
 
 // lifecycle reads the lifecycle settings.
@@ -27,6 +29,7 @@ func (r *envReader) lifecycle() lifecycleSettings {
 		PendingAccountRetention: r.retention("PENDING_ACCOUNT_RETENTION"),
 		OutboxRetention:         r.retention("OUTBOX_RETENTION"),
 		CodeSecretsPrevious:     r.previousSecrets("CODE_SECRET_PREVIOUS"),
+		ShutdownDrain:           r.duration("SHUTDOWN_DRAIN", "2s", 0, 2*time.Second),
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,5 +72,56 @@ func TestMetricsNameTheBuild(t *testing.T) {
 	want := `regapi_build_info{goversion="` + runtime.Version() + `",revision="`
 	if !strings.Contains(string(body), want) {
 		t.Fatalf("/metrics lacks %s", want)
+	}
+}
+
+// Clients that reuse keep-alive connections, as most do, see no connection error across a
+// graceful shutdown: for SHUTDOWN_DRAIN /readyz fails and responses say Connection: close
+// while requests are still served, and a client that, like a load balancer, stops sending a
+// little after readiness failed is never cut off.
+func TestKeepAliveClientsCrossAShutdownWithoutErrors(t *testing.T) {
+	t.Parallel()
+	env := baseEnv(t)
+	env["SHUTDOWN_DRAIN"] = "1s"
+	a, stop := runApp(t, env)
+	var failures, closes, unready atomic.Int64
+	var wg sync.WaitGroup
+	started := make(chan struct{}, 4)
+	for range 4 {
+		wg.Go(func() {
+			client := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
+			var stopAt time.Time
+			for i := 0; stopAt.IsZero() || time.Now().Before(stopAt); i++ {
+				if i == 20 {
+					started <- struct{}{}
+				}
+				resp, err := client.Get(a.base + "/readyz")
+				if err != nil {
+					failures.Add(1)
+					t.Errorf("request %d: %v", i, err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.Close {
+					closes.Add(1)
+				}
+				if resp.StatusCode == http.StatusServiceUnavailable && stopAt.IsZero() {
+					unready.Add(1)
+					stopAt = time.Now().Add(300 * time.Millisecond)
+				}
+			}
+		})
+	}
+	for range 4 {
+		<-started
+	}
+	if err := stop(); err != nil {
+		t.Error(err)
+	}
+	wg.Wait()
+	if failures.Load() != 0 || unready.Load() != 4 || closes.Load() == 0 {
+		t.Fatalf("failures %d, clients that saw /readyz fail %d of 4, Connection: close answers %d",
+			failures.Load(), unready.Load(), closes.Load())
 	}
 }
