@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -44,7 +45,7 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer, withHTTP bool) err
 		return err
 	}
 	defer pool.Close()
-	keys, err := registration.NewCodeKeys(cfg.CodeSecret)
+	keys, err := registration.NewCodeKeys(hex.EncodeToString(cfg.CodeSecret), nil)
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ func (d *Dispatcher) deliver(ctx context.Context, stop <-chan struct{}, m Messag
 // send opens, renders and hands m to the provider within SendTimeout. A payload that
 // cannot be opened or rendered will never become sendable: it is a *mail.PermanentError.
 func (d *Dispatcher) send(ctx context.Context, m Message) error {
-	e, err := d.opener.Open(m.Payload)
+	e, err := d.opener.Open(m.Payload, d.opener.ID())
 	if err != nil {
 		return &mail.PermanentError{Err: fmt.Errorf("open payload: %w", err)}
 	}

@@ -13,7 +13,7 @@ import (
 // Opener unseals the payload of an outbox message; ID names its secret, so that only
 // messages it can open are claimed. *registration.CodeKeys satisfies it.
 type Opener interface {
-	Open(sealed []byte) (registration.ActivationEmail, error)
+	Open(sealed, keyID []byte) (registration.ActivationEmail, error)
 	ID() []byte
 }
 

@@ -38,7 +38,7 @@ type harness struct {
 
 func newHarness(t *testing.T, provider *fakeProvider) *harness {
 	t.Helper()
-	keys, err := registration.NewCodeKeys([]byte(strings.Repeat("k", registration.SecretSize)))
+	keys, err := registration.NewCodeKeys(strings.Repeat("6b", registration.SecretSize), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

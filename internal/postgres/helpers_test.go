@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -50,6 +51,8 @@ func (fakeHasher) Verify(_ context.Context, encoded, password string) (bool, err
 	return encoded == "fake$"+password, nil
 }
 
+func (fakeHasher) NeedsRehash(string) bool { return false }
+
 var defaultPolicy = registration.Policy{
 	CodeTTL:        time.Minute,
 	MaxAttempts:    5,
@@ -73,28 +76,38 @@ func openPool(t *testing.T, url string) *pgxpool.Pool {
 	return pool
 }
 
-// env is a store on a database of its own with a service on top of it.
+// env is the stores on a database of their own with a service on top of the accounts.
 type env struct {
-	pool  *pgxpool.Pool
-	store *postgres.Store
-	svc   *registration.Service
-	keys  *registration.CodeKeys
-	clock *clock
+	pool     *pgxpool.Pool
+	store    *postgres.Store
+	accounts *postgres.Accounts
+	svc      *registration.Service
+	keys     *registration.CodeKeys
+	clock    *clock
 }
 
 func newEnv(t *testing.T, policy registration.Policy) *env {
 	t.Helper()
 	pool := newPool(t)
-	keys, err := registration.NewCodeKeys([]byte(rand.Text() + rand.Text())[:registration.SecretSize])
+	keys, err := registration.NewCodeKeys(randomSecret(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{pool: pool, store: postgres.NewStore(pool), keys: keys, clock: newClock()}
-	e.svc, err = registration.NewService(context.Background(), e.store, fakeHasher{}, keys, policy, e.clock.Now)
+	// The accounts wake the outbox's dispatchers after each commit of an email, as served.
+	e.accounts = e.store.Accounts
+	e.svc, err = registration.NewService(context.Background(), e.accounts, fakeHasher{}, keys, policy, e.clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// randomSecret returns a fresh code secret, hex-encoded as CODE_SECRET holds it.
+func randomSecret() string {
+	b := make([]byte, registration.SecretSize)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
 }
 
 // register registers email with a fixed password and fails t if that does not work.
@@ -116,7 +129,7 @@ func (e *env) latestCode(t *testing.T, email string) string {
 	if err != nil {
 		t.Fatalf("read outbox: %v", err)
 	}
-	msg, err := e.keys.Open(sealed)
+	msg, err := e.keys.Open(sealed, e.keys.ID())
 	if err != nil {
 		t.Fatalf("open sealed email: %v", err)
 	}

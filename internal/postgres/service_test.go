@@ -46,7 +46,7 @@ func TestParallelWrongCodes(t *testing.T) {
 	if counts[registration.ErrInvalidCode] != limit || counts[registration.ErrTooManyAttempts] != n-limit {
 		t.Fatalf("outcomes %v, want %d ErrInvalidCode and %d ErrTooManyAttempts", counts, limit, n-limit)
 	}
-	acct, err := e.store.Account(ctx, u.Email)
+	acct, err := e.accounts.Account(ctx, u.Email)
 	if err != nil || acct.Code == nil || acct.Code.Attempts != limit {
 		t.Fatalf("stored code %+v (%v), want %d attempts", acct.Code, err, limit)
 	}
@@ -69,7 +69,7 @@ func TestParallelCorrectActivations(t *testing.T) {
 	if counts[nil] != 1 || counts[registration.ErrAlreadyActive] != n-1 {
 		t.Fatalf("outcomes %v, want 1 success and %d ErrAlreadyActive", counts, n-1)
 	}
-	acct, err := e.store.Account(ctx, u.Email)
+	acct, err := e.accounts.Account(ctx, u.Email)
 	if err != nil || acct.User.Status != registration.StatusActive || acct.User.ActivatedAt == nil || acct.Code != nil {
 		t.Errorf("stored account %+v, code %+v (%v); want active without a code", acct.User, acct.Code, err)
 	}

@@ -45,19 +45,21 @@ type Code struct {
 
 // Address is everything kept under one email address: the account holding it, if any, and the
 // codes the address was sent recently. It is the unit the Store locks and saves atomically.
+//
+// The Store loads Account and CodesIssued; the domain changes them only through the methods
+// below, each of which records what happened as a Change, and the Store writes those changes,
+// no more, once the domain's function returns.
 type Address struct {
 	Email string
 	// Account is the account holding the address, or nil.
 	Account *Account
-	// CodesIssued holds when codes were issued to this address, oldest first; the domain prunes
-	// entries that no longer count towards the daily quota.
+	// CodesIssued holds when codes were issued to this address, oldest first, as loaded.
 	CodesIssued []time.Time
-	// Outgoing, when set by the domain, is an activation email to commit with the address.
-	Outgoing *OutgoingEmail
+	changes     []Change
 }
 
-// OutgoingEmail is an activation email waiting to be committed to the outbox. Its content is
-// sealed, so that the database never holds a readable code.
+// OutgoingEmail is an activation email to commit to the outbox with the code it carries. Its
+// content is sealed, so that the database never holds a readable code.
 type OutgoingEmail struct {
 	Recipient string
 	Sealed    []byte

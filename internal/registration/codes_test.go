@@ -30,7 +30,7 @@ func TestNewCodeIsFourDigits(t *testing.T) {
 func TestCodeHash(t *testing.T) {
 	t.Parallel()
 	keys := testKeys(t)
-	other, err := NewCodeKeys(bytes.Repeat([]byte{1}, SecretSize))
+	other, err := NewCodeKeys(secretOf(1), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,19 +62,19 @@ func TestSealOpen(t *testing.T) {
 	if bytes.Contains(sealed, []byte("0427")) || bytes.Contains(sealed, []byte("example")) {
 		t.Fatal("sealed payload is readable")
 	}
-	got, err := keys.Open(sealed)
+	got, err := keys.Open(sealed, keys.ID())
 	if err != nil || got != want {
 		t.Fatalf("Open = %+v, %v; want %+v", got, err, want)
 	}
-	other, _ := NewCodeKeys(bytes.Repeat([]byte{1}, SecretSize))
-	if _, err := other.Open(sealed); !errors.Is(err, ErrUnsealable) {
+	other, _ := NewCodeKeys(secretOf(1), nil)
+	if _, err := other.Open(sealed, other.ID()); !errors.Is(err, ErrUnsealable) {
 		t.Fatalf("Open under another secret: got %v, want ErrUnsealable", err)
 	}
 	sealed[len(sealed)-1] ^= 1
-	if _, err := keys.Open(sealed); !errors.Is(err, ErrUnsealable) {
+	if _, err := keys.Open(sealed, keys.ID()); !errors.Is(err, ErrUnsealable) {
 		t.Fatalf("Open of a damaged payload: got %v, want ErrUnsealable", err)
 	}
-	if _, err := NewCodeKeys([]byte("short")); err == nil {
+	if _, err := NewCodeKeys("abcd", nil); err == nil {
 		t.Fatal("NewCodeKeys accepted a short secret")
 	}
 }
@@ -82,7 +82,7 @@ func TestSealOpen(t *testing.T) {
 func TestKeyIDNamesTheSecret(t *testing.T) {
 	t.Parallel()
 	a, b := testKeys(t), testKeys(t)
-	other, _ := NewCodeKeys(bytes.Repeat([]byte{1}, SecretSize))
+	other, _ := NewCodeKeys(secretOf(1), nil)
 	if !bytes.Equal(a.ID(), b.ID()) || bytes.Equal(a.ID(), other.ID()) || len(a.ID()) != 8 {
 		t.Fatalf("key ids: %x %x %x", a.ID(), b.ID(), other.ID())
 	}

@@ -29,17 +29,10 @@ func (p Policy) holdsAddress(acct *Account, now time.Time) bool {
 	return acct.Code != nil && !acct.Code.expired(now, p.CodeTTL)
 }
 
-// checkQuota drops issue times that left the window and refuses a new code when the address
-// already had MaxCodesPerDay codes within it.
+// checkQuota refuses a new code when the address already had MaxCodesPerDay codes within the
+// quota window ending at now.
 func (p Policy) checkQuota(a *Address, now time.Time) error {
-	cutoff := now.Add(-QuotaWindow)
-	kept := a.CodesIssued[:0]
-	for _, t := range a.CodesIssued {
-		if t.After(cutoff) {
-			kept = append(kept, t)
-		}
-	}
-	a.CodesIssued = kept
+	kept := recentIssues(a.CodesIssued, now)
 	if len(kept) < p.MaxCodesPerDay {
 		return nil
 	}
@@ -59,9 +52,10 @@ func (p Policy) checkCooldown(acct *Account, now time.Time) error {
 	return nil
 }
 
-// activate applies one activation attempt with code to acct at now. A wrong code is counted
-// on acct; the caller must save acct whatever the outcome.
-func (p Policy) activate(acct *Account, code string, now time.Time, keys *CodeKeys) error {
+// activate applies one activation attempt with code to the account of a at now. A wrong code
+// is counted on a, to be saved whatever the outcome.
+func (p Policy) activate(a *Address, code string, now time.Time, keys *CodeKeys) error {
+	acct := a.Account
 	c := acct.Code
 	switch {
 	case acct.User.Status == StatusActive:
@@ -71,13 +65,10 @@ func (p Policy) activate(acct *Account, code string, now time.Time, keys *CodeKe
 	case c.Attempts >= p.MaxAttempts:
 		return ErrTooManyAttempts
 	case !keys.Matches(c.Hash, acct.User.Email, code):
-		c.Attempts++
+		a.CountAttempt()
 		return ErrInvalidCode
 	}
-	at := now
-	acct.User.Status = StatusActive
-	acct.User.ActivatedAt = &at
-	acct.Code = nil
+	a.Activate(now)
 	return nil
 }
 

@@ -2,6 +2,9 @@ package registration
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -11,9 +14,12 @@ var (
 	policy = Policy{CodeTTL: time.Minute, MaxAttempts: 5, ResendCooldown: 30 * time.Second, MaxCodesPerDay: 10}
 )
 
+// secretOf returns a hex-encoded secret made of SecretSize bytes b.
+func secretOf(b byte) string { return strings.Repeat(fmt.Sprintf("%02x", b), SecretSize) }
+
 func testKeys(t *testing.T) *CodeKeys {
 	t.Helper()
-	keys, err := NewCodeKeys(make([]byte, SecretSize))
+	keys, err := NewCodeKeys(secretOf(0), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,12 +70,16 @@ func TestActivate(t *testing.T) {
 			if tt.active {
 				acct.User.Status = StatusActive
 			}
-			err := policy.activate(acct, tt.code, tt.at, keys)
+			a := &Address{Email: acct.User.Email, Account: acct}
+			err := policy.activate(a, tt.code, tt.at, keys)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("activate: got %v, want %v", err, tt.want)
 			}
 			if tt.want == nil && (acct.User.Status != StatusActive || acct.User.ActivatedAt == nil || acct.Code != nil) {
 				t.Fatalf("activate succeeded but account is %+v", acct)
+			}
+			if want := wantActivateChanges(tt.want, acct, tt.at); !reflect.DeepEqual(a.Changes(), want) {
+				t.Fatalf("changes %+v, want %+v", a.Changes(), want)
 			}
 		})
 	}
@@ -79,20 +89,32 @@ func TestActivateCountsWrongTries(t *testing.T) {
 	t.Parallel()
 	keys := testKeys(t)
 	acct := pendingAccount(keys, true)
+	a := &Address{Email: acct.User.Email, Account: acct}
 	for i := 1; i <= policy.MaxAttempts; i++ {
-		if err := policy.activate(acct, "0000", t0.Add(2*time.Second), keys); !errors.Is(err, ErrInvalidCode) {
+		if err := policy.activate(a, "0000", t0.Add(2*time.Second), keys); !errors.Is(err, ErrInvalidCode) {
 			t.Fatalf("try %d: got %v, want ErrInvalidCode", i, err)
 		}
 		if acct.Code.Attempts != i {
 			t.Fatalf("try %d: attempts = %d", i, acct.Code.Attempts)
 		}
 	}
-	if err := policy.activate(acct, "1234", t0.Add(2*time.Second), keys); !errors.Is(err, ErrTooManyAttempts) {
+	if err := policy.activate(a, "1234", t0.Add(2*time.Second), keys); !errors.Is(err, ErrTooManyAttempts) {
 		t.Fatalf("right code after the limit: got %v, want ErrTooManyAttempts", err)
 	}
 	if acct.Code.Attempts != policy.MaxAttempts {
 		t.Fatalf("attempts grew past the limit: %d", acct.Code.Attempts)
 	}
+}
+
+// wantActivateChanges returns the changes an activation attempt with outcome err records.
+func wantActivateChanges(err error, acct *Account, at time.Time) []Change {
+	switch {
+	case err == nil:
+		return []Change{Activated{UserID: acct.User.ID, At: at}}
+	case errors.Is(err, ErrInvalidCode):
+		return []Change{AttemptCounted{UserID: acct.User.ID, Attempts: acct.Code.Attempts}}
+	}
+	return nil
 }
 
 func TestHoldsAddress(t *testing.T) {
@@ -157,8 +179,8 @@ func TestCheckQuota(t *testing.T) {
 			if after != tt.wantAfter || (tt.wantAfter > 0) != errors.Is(err, ErrResendCooldown) {
 				t.Fatalf("checkQuota: got %v (retry after %s), want retry after %s", err, after, tt.wantAfter)
 			}
-			if len(a.CodesIssued) != tt.wantKept {
-				t.Fatalf("kept %d issue times, want %d", len(a.CodesIssued), tt.wantKept)
+			if kept := recentIssues(a.CodesIssued, tt.at); len(kept) != tt.wantKept {
+				t.Fatalf("kept %d issue times, want %d", len(kept), tt.wantKept)
 			}
 		})
 	}
