@@ -109,7 +109,7 @@ func lockAddress(ctx context.Context, tx pgx.Tx, email string) (registration.Add
 }
 
 const selectAccount = `SELECT u.id::text, u.email, u.password_hash, u.status, u.created_at, u.activated_at,
-	c.code_hash, c.issued_at, c.sent_at, c.attempts, o.status = 'dead'
+	c.code_hash, c.issued_at, c.sent_at, c.attempts, c.undeliverable OR o.status IS NOT DISTINCT FROM 'dead'
 	FROM users u
 	LEFT JOIN activation_codes c ON c.user_id = u.id
 	LEFT JOIN outbox o ON o.id = c.message_id

@@ -75,4 +75,4 @@ const insertCodeWithMessage = `WITH message AS (
 	SELECT $1, $2, $3, $4, id FROM message
 	ON CONFLICT (user_id) DO UPDATE SET code_hash = EXCLUDED.code_hash,
 		issued_at = EXCLUDED.issued_at, sent_at = NULL, attempts = EXCLUDED.attempts,
-		message_id = EXCLUDED.message_id`
+		message_id = EXCLUDED.message_id, undeliverable = false`

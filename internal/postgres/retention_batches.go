@@ -1,0 +1,133 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/regapi/regapi/internal/registration"
+)
+
+// liveCode holds for an account u whose code may still be used or is still on its way: not
+// given up on, and either not yet accepted by the provider or accepted within the code TTL
+// ($3). Such an account is never deleted, however old.
+const liveCode = `EXISTS (SELECT 1 FROM activation_codes c LEFT JOIN outbox o ON o.id = c.message_id
+		WHERE c.user_id = u.id AND NOT c.undeliverable AND o.status IS DISTINCT FROM 'dead'
+		AND (c.sent_at IS NULL OR c.sent_at > now() - $3::interval))`
+
+// lockExpiredPending locks, oldest first, the address records of up to $2 pending accounts
+// created before now - $1 whose code is dead, skipping addresses a transaction holds. This is
+// the lock the accounts store takes, so no change to these addresses can interleave.
+const lockExpiredPending = `SELECT a.email FROM users u JOIN address_codes a ON a.email = u.email
+	WHERE u.status = 'pending' AND u.created_at < now() - $1::interval AND NOT ` + liveCode + `
+	ORDER BY u.created_at LIMIT $2
+	FOR UPDATE OF a SKIP LOCKED`
+
+// deleteExpiredPending deletes the pending accounts of the locked addresses $2 that are still
+// expired (it sees everything committed before the locks were granted), with their codes, and
+// the address records left with no history in the quota window ($4).
+const deleteExpiredPending = `WITH gone AS (
+		DELETE FROM users u
+		WHERE u.email = ANY($2) AND u.status = 'pending' AND u.created_at < now() - $1::interval
+			AND NOT ` + liveCode + `
+		RETURNING u.email
+	), addresses AS (
+		DELETE FROM address_codes a USING gone
+		WHERE a.email = gone.email AND NOT EXISTS (SELECT 1 FROM unnest(a.issued) t WHERE t > now() - $4::interval)
+		RETURNING cardinality(a.issued) AS entries
+	)
+	SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM addresses),
+		(SELECT coalesce(sum(entries), 0) FROM addresses)`
+
+// pendingBatch deletes one batch of expired pending accounts and reports whether more may be
+// due.
+func (r *Retention) pendingBatch(ctx context.Context, conn *pgxpool.Conn) (Removed, bool, error) {
+	var removed Removed
+	var locked int
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, lockExpiredPending, r.cfg.PendingAccounts, r.cfg.BatchSize, r.cfg.CodeTTL)
+		emails, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil || len(emails) == 0 {
+			return err
+		}
+		locked = len(emails)
+		return tx.QueryRow(ctx, deleteExpiredPending, r.cfg.PendingAccounts, emails, r.cfg.CodeTTL,
+			registration.QuotaWindow).Scan(&removed.PendingAccounts, &removed.AddressRecords, &removed.HistoryEntries)
+	})
+	if err != nil {
+		return Removed{}, false, fmt.Errorf("delete expired pending accounts: %w", err)
+	}
+	return removed, locked == r.cfg.BatchSize, nil
+}
+
+// Which finished emails an outbox batch deletes, by their state and the time they entered it.
+const (
+	outboxSent = `status = 'sent' AND sent_at < now() - $1::interval ORDER BY sent_at`
+	outboxDead = `status = 'dead' AND dead_at < now() - $1::interval ORDER BY dead_at`
+)
+
+// deleteFinishedMessages deletes up to $2 finished emails (selected by the %s clause), oldest
+// first, skipping rows a transaction holds. A code still linked to one of them is unlinked,
+// and keeps that its email was given up on.
+const deleteFinishedMessages = `WITH doomed AS (
+		SELECT id, status = 'dead' AS dead FROM outbox WHERE %s LIMIT $2 FOR UPDATE SKIP LOCKED
+	), unlinked AS (
+		UPDATE activation_codes c SET message_id = NULL, undeliverable = c.undeliverable OR d.dead
+		FROM doomed d WHERE c.message_id = d.id
+	), gone AS (
+		DELETE FROM outbox o USING doomed d WHERE o.id = d.id RETURNING o.id
+	)
+	SELECT (SELECT count(*) FROM doomed), (SELECT count(*) FROM gone)`
+
+// outboxBatch returns the step that deletes one batch of the finished emails selected by which
+// and reports whether more may be due.
+func (r *Retention) outboxBatch(which string) batchStep {
+	query := fmt.Sprintf(deleteFinishedMessages, which)
+	return func(ctx context.Context, conn *pgxpool.Conn) (Removed, bool, error) {
+		var selected int
+		var removed Removed
+		err := conn.QueryRow(ctx, query, r.cfg.Outbox, r.cfg.BatchSize).Scan(&selected, &removed.OutboxMessages)
+		if err != nil {
+			return Removed{}, false, fmt.Errorf("delete finished outbox messages: %w", err)
+		}
+		return removed, selected == r.cfg.BatchSize, nil
+	}
+}
+
+// cutHistories drops, from up to $2 address records whose oldest issue time left the quota
+// window ($1), oldest first, the issue times that no longer count; a record left with no
+// history and no account is deleted. Records a transaction holds are skipped.
+const cutHistories = `WITH doomed AS (
+		SELECT a.email, cardinality(a.issued) AS before,
+			ARRAY(SELECT t FROM unnest(a.issued) t WHERE t > now() - $1::interval) AS kept,
+			EXISTS (SELECT 1 FROM users u WHERE u.email = a.email) AS held
+		FROM address_codes a
+		WHERE a.issued <> '{}' AND a.issued[1] <= now() - $1::interval
+		ORDER BY a.issued[1] LIMIT $2
+		FOR UPDATE SKIP LOCKED
+	), gone AS (
+		DELETE FROM address_codes a USING doomed d
+		WHERE a.email = d.email AND d.kept = '{}' AND NOT d.held
+		RETURNING d.before
+	), cut AS (
+		UPDATE address_codes a SET issued = d.kept FROM doomed d
+		WHERE a.email = d.email AND (d.kept <> '{}' OR d.held)
+		RETURNING d.before - cardinality(d.kept) AS entries
+	)
+	SELECT (SELECT count(*) FROM doomed), (SELECT count(*) FROM gone),
+		coalesce((SELECT sum(before) FROM gone), 0) + coalesce((SELECT sum(entries) FROM cut), 0)`
+
+// historyBatch cuts one batch of address histories to the quota window and reports whether
+// more may be due.
+func (r *Retention) historyBatch(ctx context.Context, conn *pgxpool.Conn) (Removed, bool, error) {
+	var selected int
+	var removed Removed
+	err := conn.QueryRow(ctx, cutHistories, registration.QuotaWindow, r.cfg.BatchSize).
+		Scan(&selected, &removed.AddressRecords, &removed.HistoryEntries)
+	if err != nil {
+		return Removed{}, false, fmt.Errorf("cut address histories: %w", err)
+	}
+	return removed, selected == r.cfg.BatchSize, nil
+}
