@@ -12,10 +12,11 @@ import (
 
 // liveCode holds for an account u whose code may still be used or is still on its way: not
 // given up on, and either not yet accepted by the provider or accepted within the code TTL
-// ($3). Such an account is never deleted, however old.
-const liveCode = `EXISTS (SELECT 1 FROM activation_codes c LEFT JOIN outbox o ON o.id = c.message_id
-		WHERE c.user_id = u.id AND NOT c.undeliverable AND o.status IS DISTINCT FROM 'dead'
-		AND (c.sent_at IS NULL OR c.sent_at > now() - $3::interval))`
+// ($3). Such an account is never deleted, however old. It is a scalar subquery, not EXISTS,
+// so that it stays a primary key lookup per account rather than becoming a join over all codes.
+const liveCode = `coalesce((SELECT NOT c.undeliverable AND (c.sent_at IS NULL OR c.sent_at > now() - $3::interval)
+		AND (SELECT o.status FROM outbox o WHERE o.id = c.message_id) IS DISTINCT FROM 'dead'
+		FROM activation_codes c WHERE c.user_id = u.id), false)`
 
 // lockExpiredPending locks, oldest first, the address records of up to $2 pending accounts
 // created before now - $1 whose code is dead, skipping addresses a transaction holds. This is
@@ -27,15 +28,19 @@ const lockExpiredPending = `SELECT a.email FROM users u JOIN address_codes a ON 
 
 // deleteExpiredPending deletes the pending accounts of the locked addresses $2 that are still
 // expired (it sees everything committed before the locks were granted), with their codes, and
-// the address records left with no history in the quota window ($4).
+// the address records left with no history in the quota window ($4). The rows are found by
+// address alone: the age is written so that no index on created_at applies, and "pending" as
+// activated_at IS NULL (users_activation_check makes them one), so that the partial index of
+// pending accounts is not walked whole.
 const deleteExpiredPending = `WITH gone AS (
 		DELETE FROM users u
-		WHERE u.email = ANY($2) AND u.status = 'pending' AND u.created_at < now() - $1::interval
+		WHERE u.email = ANY($2) AND u.activated_at IS NULL AND u.created_at + $1::interval < now()
 			AND NOT ` + liveCode + `
 		RETURNING u.email
 	), addresses AS (
-		DELETE FROM address_codes a USING gone
-		WHERE a.email = gone.email AND NOT EXISTS (SELECT 1 FROM unnest(a.issued) t WHERE t > now() - $4::interval)
+		DELETE FROM address_codes a
+		WHERE a.email = ANY(ARRAY(SELECT email FROM gone))
+			AND NOT EXISTS (SELECT 1 FROM unnest(a.issued) t WHERE t > now() - $4::interval)
 		RETURNING cardinality(a.issued) AS entries
 	)
 	SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM addresses),
@@ -62,33 +67,40 @@ func (r *Retention) pendingBatch(ctx context.Context, conn *pgxpool.Conn) (Remov
 	return removed, locked == r.cfg.BatchSize, nil
 }
 
-// Which finished emails an outbox batch deletes, by their state and the time they entered it.
-const (
-	outboxSent = `status = 'sent' AND sent_at < now() - $1::interval ORDER BY sent_at`
-	outboxDead = `status = 'dead' AND dead_at < now() - $1::interval ORDER BY dead_at`
+// Which finished emails an outbox batch deletes, by their state and the time they entered it,
+// and whether the codes they carried count as undeliverable.
+var (
+	outboxSent = finished{`status = 'sent' AND sent_at < now() - $1::interval ORDER BY sent_at`, false}
+	outboxDead = finished{`status = 'dead' AND dead_at < now() - $1::interval ORDER BY dead_at`, true}
 )
+
+type finished struct {
+	where string
+	dead  bool
+}
 
 // deleteFinishedMessages deletes up to $2 finished emails (selected by the %s clause), oldest
 // first, skipping rows a transaction holds. A code still linked to one of them is unlinked,
-// and keeps that its email was given up on.
+// and keeps whether its email was given up on ($3). Rows are matched by key (= ANY), so that
+// the only plan is a lookup per row.
 const deleteFinishedMessages = `WITH doomed AS (
-		SELECT id, status = 'dead' AS dead FROM outbox WHERE %s LIMIT $2 FOR UPDATE SKIP LOCKED
+		SELECT id FROM outbox WHERE %s LIMIT $2 FOR UPDATE SKIP LOCKED
 	), unlinked AS (
-		UPDATE activation_codes c SET message_id = NULL, undeliverable = c.undeliverable OR d.dead
-		FROM doomed d WHERE c.message_id = d.id
+		UPDATE activation_codes c SET message_id = NULL, undeliverable = c.undeliverable OR $3::bool
+		WHERE c.message_id = ANY(ARRAY(SELECT id FROM doomed))
 	), gone AS (
-		DELETE FROM outbox o USING doomed d WHERE o.id = d.id RETURNING o.id
+		DELETE FROM outbox o WHERE o.id = ANY(ARRAY(SELECT id FROM doomed)) RETURNING o.id
 	)
 	SELECT (SELECT count(*) FROM doomed), (SELECT count(*) FROM gone)`
 
 // outboxBatch returns the step that deletes one batch of the finished emails selected by which
 // and reports whether more may be due.
-func (r *Retention) outboxBatch(which string) batchStep {
-	query := fmt.Sprintf(deleteFinishedMessages, which)
+func (r *Retention) outboxBatch(which finished) batchStep {
+	query := fmt.Sprintf(deleteFinishedMessages, which.where)
 	return func(ctx context.Context, conn *pgxpool.Conn) (Removed, bool, error) {
 		var selected int
 		var removed Removed
-		err := conn.QueryRow(ctx, query, r.cfg.Outbox, r.cfg.BatchSize).Scan(&selected, &removed.OutboxMessages)
+		err := conn.QueryRow(ctx, query, r.cfg.Outbox, r.cfg.BatchSize, which.dead).Scan(&selected, &removed.OutboxMessages)
 		if err != nil {
 			return Removed{}, false, fmt.Errorf("delete finished outbox messages: %w", err)
 		}
@@ -98,26 +110,29 @@ func (r *Retention) outboxBatch(which string) batchStep {
 
 // cutHistories drops, from up to $2 address records whose oldest issue time left the quota
 // window ($1), oldest first, the issue times that no longer count; a record left with no
-// history and no account is deleted. Records a transaction holds are skipped.
+// history and no account is deleted. Records a transaction holds are skipped. The account
+// check is a scalar subquery and the writes match by key (= ANY), so that each stays a lookup
+// per record whatever the statistics say.
 const cutHistories = `WITH doomed AS (
 		SELECT a.email, cardinality(a.issued) AS before,
 			ARRAY(SELECT t FROM unnest(a.issued) t WHERE t > now() - $1::interval) AS kept,
-			EXISTS (SELECT 1 FROM users u WHERE u.email = a.email) AS held
+			(SELECT true FROM users u WHERE u.email = a.email) IS NOT NULL AS held
 		FROM address_codes a
 		WHERE a.issued <> '{}' AND a.issued[1] <= now() - $1::interval
 		ORDER BY a.issued[1] LIMIT $2
 		FOR UPDATE SKIP LOCKED
 	), gone AS (
-		DELETE FROM address_codes a USING doomed d
-		WHERE a.email = d.email AND d.kept = '{}' AND NOT d.held
-		RETURNING d.before
+		DELETE FROM address_codes a
+		WHERE a.email = ANY(ARRAY(SELECT email FROM doomed WHERE kept = '{}' AND NOT held))
+		RETURNING a.email
 	), cut AS (
-		UPDATE address_codes a SET issued = d.kept FROM doomed d
-		WHERE a.email = d.email AND (d.kept <> '{}' OR d.held)
-		RETURNING d.before - cardinality(d.kept) AS entries
+		UPDATE address_codes a SET issued = ARRAY(SELECT t FROM unnest(a.issued) t WHERE t > now() - $1::interval)
+		WHERE a.email = ANY(ARRAY(SELECT email FROM doomed WHERE kept <> '{}' OR held))
+		RETURNING a.email
 	)
 	SELECT (SELECT count(*) FROM doomed), (SELECT count(*) FROM gone),
-		coalesce((SELECT sum(before) FROM gone), 0) + coalesce((SELECT sum(entries) FROM cut), 0)`
+		(SELECT coalesce(sum(d.before - cardinality(d.kept)), 0) FROM doomed d
+			WHERE d.email IN (SELECT email FROM gone UNION ALL SELECT email FROM cut))`
 
 // historyBatch cuts one batch of address histories to the quota window and reports whether
 // more may be due.
