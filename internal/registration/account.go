@@ -53,7 +53,8 @@ type Address struct {
 	Email string
 	// Account is the account holding the address, or nil.
 	Account *Account
-	// CodesIssued holds when codes were issued to this address, oldest first, as loaded.
+	// CodesIssued holds when codes were issued to this address, oldest first: as loaded, then
+	// as IssueCode changes it.
 	CodesIssued []time.Time
 	changes     []Change
 }
