@@ -5,6 +5,7 @@
 //	regapi migrate up            apply pending schema migrations
 //	regapi migrate down [N]      revert the last N migrations (all without N)
 //	regapi migrate status        list migrations and whether each is applied
+//	regapi cleanup               apply the retention rules once
 //	regapi healthcheck           exit 0 when the local server answers /healthz
 //	regapi version               print the version, commit and Go version
 //
@@ -31,6 +32,7 @@ commands:
   migrate up          apply every pending schema migration
   migrate down [N]    revert the last N migrations (all when N is omitted)
   migrate status      list the migrations
+  cleanup             apply the retention rules once and print what they removed
   healthcheck         exit 0 when the server at HTTP_ADDR answers /healthz
   version             print the version, commit and Go version of this build`
 
@@ -70,11 +72,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		printVersion(stdout)
 		return nil
-	case "serve", "worker", "migrate":
+	case "serve", "worker", "migrate", "cleanup":
 	default:
 		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 	}
-	if cmd != "migrate" && len(rest) > 0 {
+	if cmd != "migrate" && cmd != "outbox" && len(rest) > 0 {
 		return fmt.Errorf("%w: %s takes no arguments", errUsage, cmd)
 	}
 	cfg, err := loadConfig(getenv)
@@ -90,6 +92,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, cfg, stdout, true)
 	case "worker":
 		return serve(ctx, cfg, stdout, false)
+	case "cleanup":
+		return cleanup(ctx, cfg, stdout)
 	default:
 		return migrate(ctx, cfg, rest, stdout)
 	}

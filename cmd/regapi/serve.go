@@ -45,7 +45,7 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer, withHTTP bool) err
 		return err
 	}
 	defer pool.Close()
-	keys, err := registration.NewCodeKeys(hex.EncodeToString(cfg.CodeSecret), nil)
+	keys, err := codeKeys(cfg)
 	if err != nil {
 		return err
 	}
@@ -55,6 +55,8 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer, withHTTP bool) err
 		newOutboxCollector(store.OutboxStats, time.Now, logger), newBuildInfoCollector())
 
 	g, gctx := errgroup.WithContext(ctx)
+	retention := newRetention(pool, cfg, logger, reg)
+	g.Go(func() error { return retention.Run(gctx) })
 	if err := startDispatcher(gctx, g, cfg, pool, withHTTP, keys, logger, reg, stdout); err != nil {
 		return err
 	}
@@ -109,4 +111,22 @@ func startDispatcher(ctx context.Context, g *errgroup.Group, cfg Config, pool *p
 		return dispatcher.Run(ctx, store.Wakeups(ctx, logger))
 	})
 	return nil
+}
+
+// codeKeys returns the code keys of cfg: CODE_SECRET, and the retired CODE_SECRET_PREVIOUS.
+func codeKeys(cfg Config) (*registration.CodeKeys, error) {
+	previous := make([]string, len(cfg.CodeSecretsPrevious))
+	for i, secret := range cfg.CodeSecretsPrevious {
+		previous[i] = hex.EncodeToString(secret)
+	}
+	return registration.NewCodeKeys(hex.EncodeToString(cfg.CodeSecret), previous)
+}
+
+// newRetention returns the retention rules of cfg, applied to the database behind pool.
+func newRetention(pool *pgxpool.Pool, cfg Config, logger *slog.Logger, reg prometheus.Registerer) *postgres.Retention {
+	return postgres.NewRetention(pool, postgres.RetentionConfig{
+		PendingAccounts: cfg.PendingAccountRetention,
+		Outbox:          cfg.OutboxRetention,
+		CodeTTL:         cfg.Policy.CodeTTL,
+	}, logger, reg)
 }
