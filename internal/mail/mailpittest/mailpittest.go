@@ -10,20 +10,64 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
 )
 
-// URL returns the base URL of a Mailpit for t: TEST_MAILPIT_URL when set (a shared instance,
-// as in the compose test service), otherwise a `mailpit` binary from PATH started on free
-// ports and stopped when t ends. A started one ignores duplicate Message-IDs, as a provider
-// that honours idempotency keys would. Without either it skips t loudly, or fails it when
-// TEST_REQUIRE_SERVICES=1.
+// Server is a Mailpit for a test: the base URL of its HTTP API and the host:port of its SMTP
+// listener.
+type Server struct {
+	URL      string
+	SMTPAddr string
+}
+
+// Option changes how Start runs Mailpit's SMTP listener.
+type Option func(*[]string) error
+
+// WithSMTPAuth makes the SMTP listener require AUTH with user and password, also over a
+// connection without TLS (to 127.0.0.1, as a local relay would).
+func WithSMTPAuth(t testing.TB, user, password string) Option {
+	return func(args *[]string) error {
+		file := filepath.Join(t.TempDir(), "smtp-auth")
+		if err := os.WriteFile(file, []byte(user+":"+password+"\n"), 0o600); err != nil {
+			return err
+		}
+		*args = append(*args, "--smtp-auth-file", file, "--smtp-auth-allow-insecure")
+		return nil
+	}
+}
+
+// WithSMTPTLS gives the SMTP listener the certificate in certFile and keyFile, and makes it
+// require STARTTLS, or TLS from the first byte when implicit is set.
+func WithSMTPTLS(certFile, keyFile string, implicit bool) Option {
+	return func(args *[]string) error {
+		require := "--smtp-require-starttls"
+		if implicit {
+			require = "--smtp-require-tls"
+		}
+		*args = append(*args, "--smtp-tls-cert", certFile, "--smtp-tls-key", keyFile, require)
+		return nil
+	}
+}
+
+// URL returns the base URL of a Mailpit for t, as Start does.
 func URL(t testing.TB) string {
 	t.Helper()
-	if u := os.Getenv("TEST_MAILPIT_URL"); u != "" {
-		return u
+	return Start(t).URL
+}
+
+// Start returns a Mailpit for t. Without options that is TEST_MAILPIT_URL when set (a shared
+// instance, as in the compose test service; its SMTP listener is TEST_MAILPIT_SMTP, or port
+// 1025 of the same host), otherwise, and always with options, a `mailpit` binary from PATH
+// started on free ports and stopped when t ends. A started one ignores duplicate Message-IDs,
+// as a provider that honours idempotency keys would. Without either it skips t loudly, or
+// fails it when TEST_REQUIRE_SERVICES=1.
+func Start(t testing.TB, opts ...Option) Server {
+	t.Helper()
+	if u := os.Getenv("TEST_MAILPIT_URL"); u != "" && len(opts) == 0 {
+		return shared(t, u)
 	}
 	bin, err := exec.LookPath("mailpit")
 	if err != nil {
@@ -35,8 +79,14 @@ func URL(t testing.TB) string {
 		t.Skip(msg)
 	}
 	httpAddr, smtpAddr := freeAddr(t), freeAddr(t)
-	// #nosec G204 -- bin is the mailpit found on PATH for tests, with fixed arguments.
-	cmd := exec.Command(bin, "--listen", httpAddr, "--smtp", smtpAddr, "--disable-version-check", "--ignore-duplicate-ids", "--quiet")
+	args := []string{"--listen", httpAddr, "--smtp", smtpAddr, "--disable-version-check", "--ignore-duplicate-ids", "--quiet"}
+	for _, opt := range opts {
+		if err := opt(&args); err != nil {
+			t.Fatalf("mailpit option: %v", err)
+		}
+	}
+	// #nosec G204 -- bin is the mailpit found on PATH for tests, with arguments of the test's making.
+	cmd := exec.Command(bin, args...)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start mailpit: %v", err)
 	}
@@ -46,7 +96,20 @@ func URL(t testing.TB) string {
 	})
 	base := "http://" + httpAddr
 	waitUp(t, base)
-	return base
+	return Server{URL: base, SMTPAddr: smtpAddr}
+}
+
+func shared(t testing.TB, base string) Server {
+	t.Helper()
+	smtpAddr := os.Getenv("TEST_MAILPIT_SMTP")
+	if smtpAddr == "" {
+		u, err := url.Parse(base)
+		if err != nil {
+			t.Fatalf("TEST_MAILPIT_URL: %v", err)
+		}
+		smtpAddr = net.JoinHostPort(u.Hostname(), "1025")
+	}
+	return Server{URL: base, SMTPAddr: smtpAddr}
 }
 
 func freeAddr(t testing.TB) string {
