@@ -113,6 +113,9 @@ func (p *smtpProvider) client(ctx context.Context) (*gomail.Client, error) {
 	if timeout <= 0 {
 		return nil, fmt.Errorf("smtp: %w", context.DeadlineExceeded)
 	}
+	// ctx cuts the connection (see dial); go-mail's own deadline is only a backstop, a little
+	// later, so that the error always says which deadline ended the send.
+	timeout += time.Second
 	opts := []gomail.Option{
 		gomail.WithPort(p.port), gomail.WithTimeout(timeout), gomail.WithTLSConfig(p.tlsConfig),
 		gomail.WithTLSPolicy(gomail.NoTLS), gomail.WithDialContextFunc(p.dial(ctx)),

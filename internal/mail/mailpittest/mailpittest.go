@@ -24,32 +24,48 @@ type Server struct {
 }
 
 // Option changes how Start runs Mailpit's SMTP listener.
-type Option func(*[]string) error
+type Option func(*smtpOptions)
 
-// WithSMTPAuth makes the SMTP listener require AUTH with user and password, also over a
-// connection without TLS (to 127.0.0.1, as a local relay would).
-func WithSMTPAuth(t testing.TB, user, password string) Option {
-	return func(args *[]string) error {
-		file := filepath.Join(t.TempDir(), "smtp-auth")
-		if err := os.WriteFile(file, []byte(user+":"+password+"\n"), 0o600); err != nil {
-			return err
+type smtpOptions struct {
+	authFile          string
+	certFile, keyFile string
+	implicit          bool
+}
+
+// args returns Mailpit's flags for o.
+func (o smtpOptions) args() []string {
+	var args []string
+	if o.authFile != "" {
+		args = append(args, "--smtp-auth-file", o.authFile)
+		if o.certFile == "" {
+			// Without TLS, AUTH happens in the clear (to 127.0.0.1, as a local relay would).
+			args = append(args, "--smtp-auth-allow-insecure")
 		}
-		*args = append(*args, "--smtp-auth-file", file, "--smtp-auth-allow-insecure")
-		return nil
 	}
+	if o.certFile != "" {
+		require := "--smtp-require-starttls"
+		if o.implicit {
+			require = "--smtp-require-tls"
+		}
+		args = append(args, "--smtp-tls-cert", o.certFile, "--smtp-tls-key", o.keyFile, require)
+	}
+	return args
+}
+
+// WithSMTPAuth makes the SMTP listener require AUTH with user and password.
+func WithSMTPAuth(t testing.TB, user, password string) Option {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "smtp-auth")
+	if err := os.WriteFile(file, []byte(user+":"+password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func(o *smtpOptions) { o.authFile = file }
 }
 
 // WithSMTPTLS gives the SMTP listener the certificate in certFile and keyFile, and makes it
 // require STARTTLS, or TLS from the first byte when implicit is set.
 func WithSMTPTLS(certFile, keyFile string, implicit bool) Option {
-	return func(args *[]string) error {
-		require := "--smtp-require-starttls"
-		if implicit {
-			require = "--smtp-require-tls"
-		}
-		*args = append(*args, "--smtp-tls-cert", certFile, "--smtp-tls-key", keyFile, require)
-		return nil
-	}
+	return func(o *smtpOptions) { o.certFile, o.keyFile, o.implicit = certFile, keyFile, implicit }
 }
 
 // URL returns the base URL of a Mailpit for t, as Start does.
@@ -80,11 +96,11 @@ func Start(t testing.TB, opts ...Option) Server {
 	}
 	httpAddr, smtpAddr := freeAddr(t), freeAddr(t)
 	args := []string{"--listen", httpAddr, "--smtp", smtpAddr, "--disable-version-check", "--ignore-duplicate-ids", "--quiet"}
+	var o smtpOptions
 	for _, opt := range opts {
-		if err := opt(&args); err != nil {
-			t.Fatalf("mailpit option: %v", err)
-		}
+		opt(&o)
 	}
+	args = append(args, o.args()...)
 	// #nosec G204 -- bin is the mailpit found on PATH for tests, with arguments of the test's making.
 	cmd := exec.Command(bin, args...)
 	if err := cmd.Start(); err != nil {
@@ -140,12 +156,13 @@ func waitUp(t testing.TB, base string) {
 
 // Message is the part of a Mailpit message that tests read.
 type Message struct {
-	ID      string
-	Subject string
-	Text    string
-	HTML    string
-	From    struct{ Address string }
-	To      []struct{ Address string }
+	ID        string
+	MessageID string
+	Subject   string
+	Text      string
+	HTML      string
+	From      struct{ Address string }
+	To        []struct{ Address string }
 }
 
 // Messages returns every message Mailpit holds for the address to, newest first.
