@@ -203,7 +203,8 @@ func (r *envReader) httpURL(name, def string) string {
 	v := strings.TrimRight(r.get(name, def), "/")
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		r.fail(name, "want an http:// or https:// URL, got %q", v)
+		// Never echo the value: it may hold a password.
+		r.fail(name, "want an http:// or https:// URL")
 	}
 	return v
 }
