@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,12 +12,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
-	"net/textproto"
 	"strings"
 	"testing"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/regapi/regapi/internal/mail/smtptest"
 )
 
 // testWebhookSecret is the WEBHOOK_SECRET of the tests (the Standard Webhooks test vector's).
@@ -37,8 +37,7 @@ var transports = map[string]transport{
 			return map[string]string{"MAIL_PROVIDER": "smtp", "SMTP_URL": "smtp://regapi:relay-pass@" + addr + "?starttls=off"}
 		},
 		serve: func(t *testing.T, f *fakeProvider, ln net.Listener) {
-			t.Cleanup(func() { _ = ln.Close() })
-			go smtpRelay{f: f, user: "regapi", pass: "relay-pass"}.serve(ln)
+			smtpRelay(f, "regapi", "relay-pass").Serve(t, ln)
 		},
 	},
 	"webhook": {
@@ -91,90 +90,28 @@ func mailpitShape(to, text string) []byte {
 	return b
 }
 
-// smtpRelay is an SMTP relay in front of f: each message goes to f keyed by its Message-ID,
-// and f's status becomes the reply (2xx accepted, 408/429/5xx a 451, other 4xx a 554).
-type smtpRelay struct {
-	f          *fakeProvider
-	user, pass string
-}
-
-func (s smtpRelay) serve(ln net.Listener) {
-	for {
-		conn, err := ln.Accept()
+// smtpRelay is an SMTP relay in front of f, requiring AUTH with user and pass: each message
+// goes to f keyed by its Message-ID, and f's status becomes the reply (2xx accepted,
+// 408/429/5xx a 451, any other 4xx a 554). The request ends when the client hangs up.
+func smtpRelay(f *fakeProvider, user, pass string) *smtptest.Relay {
+	return &smtptest.Relay{User: user, Password: pass, Deliver: func(ctx context.Context, raw []byte) string {
+		key, to, text, err := parseEmail(raw)
 		if err != nil {
-			return
+			return "554 5.6.0 unreadable message: " + err.Error()
 		}
-		go s.session(conn)
-	}
-}
-
-func (s smtpRelay) session(conn net.Conn) {
-	defer func() { _ = conn.Close() }()
-	tp := textproto.NewConn(conn)
-	_ = tp.PrintfLine("220 relay.test ESMTP")
-	for {
-		line, err := tp.ReadLine()
-		if err != nil {
-			return
-		}
-		verb, arg, _ := strings.Cut(line, " ")
-		switch strings.ToUpper(verb) {
-		case "EHLO":
-			_ = tp.PrintfLine("250-relay.test\r\n250-8BITMIME\r\n250 AUTH PLAIN")
-		case "AUTH":
-			if arg == "PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00"+s.user+"\x00"+s.pass)) {
-				_ = tp.PrintfLine("235 2.7.0 authenticated")
-			} else {
-				_ = tp.PrintfLine("535 5.7.8 authentication credentials invalid")
-			}
-		case "DATA":
-			_ = tp.PrintfLine("354 end with .")
-			raw, err := tp.ReadDotBytes()
-			if err != nil {
-				return
-			}
-			_ = tp.PrintfLine("%s", s.deliver(conn, raw))
-		case "QUIT":
-			_ = tp.PrintfLine("221 2.0.0 bye")
-			return
+		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/v1/send", bytes.NewReader(mailpitShape(to, text)))
+		req.Header.Set("Idempotency-Key", key)
+		rec := httptest.NewRecorder()
+		f.serve(rec, req)
+		switch code := rec.Code; {
+		case code >= 200 && code <= 299:
+			return "250 2.0.0 queued"
+		case code == 408 || code == 429 || code >= 500:
+			return fmt.Sprintf("451 4.3.0 provider trouble (%d)", code)
 		default:
-			_ = tp.PrintfLine("250 ok")
+			return fmt.Sprintf("554 5.7.1 provider trouble (%d)", code)
 		}
-	}
-}
-
-// deliver hands one message to f. The request ends when the client hangs up, as an HTTP
-// request's context would.
-func (s smtpRelay) deliver(conn net.Conn, raw []byte) string {
-	key, to, text, err := parseEmail(raw)
-	if err != nil {
-		return "554 5.6.0 unreadable message: " + err.Error()
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		// The client says nothing until it has the reply: a read ends only when it hangs up,
-		// or when the deadline below stops the watch.
-		_, _ = conn.Read(make([]byte, 1))
-		cancel()
-	}()
-	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/v1/send", bytes.NewReader(mailpitShape(to, text)))
-	req.Header.Set("Idempotency-Key", key)
-	rec := httptest.NewRecorder()
-	s.f.serve(rec, req)
-	_ = conn.SetReadDeadline(time.Now())
-	<-watched
-	cancel()
-	_ = conn.SetReadDeadline(time.Time{})
-	switch code := rec.Code; {
-	case code >= 200 && code <= 299:
-		return "250 2.0.0 queued"
-	case code == 408 || code == 429 || code >= 500:
-		return fmt.Sprintf("451 4.3.0 provider trouble (%d)", code)
-	default:
-		return fmt.Sprintf("554 5.7.1 provider trouble (%d)", code)
-	}
+	}}
 }
 
 // parseEmail reads the Message-ID, the recipient and the plain-text part of a message.

@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/regapi/regapi/internal/mail/smtptest"
 )
 
 // TestProviderSettingsAreCheckedAtStart: an unknown provider, or a missing or malformed
@@ -78,16 +79,11 @@ func TestProviderSettingsLoad(t *testing.T) {
 func TestProviderSecretsStayOutOfLogs(t *testing.T) {
 	t.Parallel()
 	closed := freeAddr(t) // nothing listens here
-	relay, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = relay.Close() })
-	go smtpRelay{user: "regapi", pass: "the-right-one"}.serve(relay)
+	relay := smtptest.Start(t, &smtptest.Relay{User: "regapi", Password: "the-right-one"})
 	secrets := []string{"mailpit-pass-0427", "tok3n-in-path", "smtp-pass-0427", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
 	for name, settings := range map[string]map[string]string{
 		"mailpit": {"MAIL_PROVIDER": "mailpit", "MAILPIT_URL": "http://regapi:mailpit-pass-0427@" + closed + "/tok3n-in-path"},
-		"smtp":    {"MAIL_PROVIDER": "smtp", "SMTP_URL": "smtp://regapi:smtp-pass-0427@" + relay.Addr().String() + "?starttls=off"},
+		"smtp":    {"MAIL_PROVIDER": "smtp", "SMTP_URL": "smtp://regapi:smtp-pass-0427@" + relay.Addr() + "?starttls=off"},
 		"webhook": {"MAIL_PROVIDER": "webhook", "WEBHOOK_URL": "http://" + closed + "/hooks/tok3n-in-path", "WEBHOOK_SECRET": testWebhookSecret},
 	} {
 		t.Run(name, func(t *testing.T) {

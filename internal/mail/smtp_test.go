@@ -11,6 +11,7 @@ import (
 
 	"github.com/regapi/regapi/internal/mail"
 	"github.com/regapi/regapi/internal/mail/mailpittest"
+	"github.com/regapi/regapi/internal/mail/smtptest"
 )
 
 func newSMTP(t *testing.T, rawURL string, roots *x509.CertPool) mail.Provider {
@@ -42,8 +43,8 @@ func TestSMTPClassifiesReplies(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.step+" "+tt.reply, func(t *testing.T) {
 			t.Parallel()
-			f := (&fakeSMTP{replies: map[string]string{tt.step: tt.reply}}).start(t)
-			err := newSMTP(t, "smtp://"+f.addr+"?starttls=off", nil).Send(t.Context(), testMessage, "key-1")
+			f := smtptest.Start(t, &smtptest.Relay{Replies: map[string]string{tt.step: tt.reply}})
+			err := newSMTP(t, "smtp://"+f.Addr()+"?starttls=off", nil).Send(t.Context(), testMessage, "key-1")
 			if got := kind(err); got != tt.want {
 				t.Fatalf("Send() = %v (%s), want %s", err, got, tt.want)
 			}
@@ -57,7 +58,7 @@ func TestSMTPClassifiesReplies(t *testing.T) {
 				}
 				return
 			}
-			checkDelivered(t, f.accepted(), "key-1")
+			checkDelivered(t, f.Accepted(), "key-1")
 		})
 	}
 }
@@ -88,33 +89,39 @@ func checkDelivered(t *testing.T, got []string, key string) {
 // newMessageID reads the Message-ID the SMTP provider gives key, from a relay that accepts it.
 func newMessageID(t *testing.T, key string) string {
 	t.Helper()
-	f := (&fakeSMTP{}).start(t)
-	if err := newSMTP(t, "smtp://"+f.addr+"?starttls=off", nil).Send(t.Context(), testMessage, key); err != nil {
+	f := smtptest.Start(t, &smtptest.Relay{})
+	if err := newSMTP(t, "smtp://"+f.Addr()+"?starttls=off", nil).Send(t.Context(), testMessage, key); err != nil {
 		t.Fatal(err)
 	}
-	msg := f.accepted()[0]
+	msg := f.Accepted()[0]
 	_, rest, _ := strings.Cut(msg, "Message-ID: ")
 	id, _, _ := strings.Cut(rest, "\n")
 	return id
 }
 
-func TestSMTPConnectionAndTLSFailuresAreTemporary(t *testing.T) {
-	t.Parallel()
+// serverTLS returns a self-signed certificate and a relay's TLS configuration serving it.
+func serverTLS(t *testing.T) (mailpittest.Certificate, *tls.Config) {
+	t.Helper()
 	cert := mailpittest.SelfSigned(t)
 	pair, err := tls.LoadX509KeyPair(cert.CertFile, cert.KeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tlsConfig := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
-	noTLS := (&fakeSMTP{}).start(t)
-	untrusted := (&fakeSMTP{tlsConfig: tlsConfig}).start(t)
-	untrustedImplicit := (&fakeSMTP{tlsConfig: tlsConfig, implicit: true}).start(t)
+	return cert, &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+}
+
+func TestSMTPConnectionAndTLSFailuresAreTemporary(t *testing.T) {
+	t.Parallel()
+	_, tlsConfig := serverTLS(t)
+	noTLS := smtptest.Start(t, &smtptest.Relay{})
+	untrusted := smtptest.Start(t, &smtptest.Relay{TLS: tlsConfig})
+	untrustedImplicit := smtptest.Start(t, &smtptest.Relay{TLS: tlsConfig, Implicit: true})
 	for name, rawURL := range map[string]string{
 		"connection refused":               "smtp://127.0.0.1:1",
-		"STARTTLS not offered":             "smtp://" + noTLS.addr,
-		"untrusted certificate (STARTTLS)": "smtp://" + untrusted.addr,
-		"untrusted certificate (smtps)":    "smtps://" + untrustedImplicit.addr,
-		"plain relay spoken to as smtps":   "smtps://" + noTLS.addr,
+		"STARTTLS not offered":             "smtp://" + noTLS.Addr(),
+		"untrusted certificate (STARTTLS)": "smtp://" + untrusted.Addr(),
+		"untrusted certificate (smtps)":    "smtps://" + untrustedImplicit.Addr(),
+		"plain relay spoken to as smtps":   "smtps://" + noTLS.Addr(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -126,37 +133,32 @@ func TestSMTPConnectionAndTLSFailuresAreTemporary(t *testing.T) {
 			}
 		})
 	}
-	if n := len(noTLS.accepted()) + len(untrusted.accepted()); n != 0 {
+	if n := len(noTLS.Accepted()) + len(untrusted.Accepted()); n != 0 {
 		t.Errorf("%d messages went out without the TLS they required", n)
 	}
 }
 
 func TestSMTPOverTLSWithATrustedCertificate(t *testing.T) {
 	t.Parallel()
-	cert := mailpittest.SelfSigned(t)
-	pair, err := tls.LoadX509KeyPair(cert.CertFile, cert.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsConfig := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	cert, tlsConfig := serverTLS(t)
 	for name, implicit := range map[string]bool{"STARTTLS": false, "smtps": true} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			f := (&fakeSMTP{tlsConfig: tlsConfig, implicit: implicit, user: "relay-user", pwd: "p@ss:w/rd"}).start(t)
+			f := smtptest.Start(t, &smtptest.Relay{TLS: tlsConfig, Implicit: implicit, User: "relay-user", Password: "p@ss:w/rd"})
 			scheme := map[bool]string{false: "smtp", true: "smtps"}[implicit]
-			p := newSMTP(t, scheme+"://relay-user:p%40ss%3Aw%2Frd@"+f.addr, cert.Pool)
+			p := newSMTP(t, scheme+"://relay-user:p%40ss%3Aw%2Frd@"+f.Addr(), cert.Pool)
 			if err := p.Send(t.Context(), testMessage, "key-tls"); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
-			checkDelivered(t, f.accepted(), "")
+			checkDelivered(t, f.Accepted(), "")
 		})
 	}
 }
 
 func TestSMTPWrongPasswordIsPermanent(t *testing.T) {
 	t.Parallel()
-	f := (&fakeSMTP{user: "relay-user", pwd: "right-password"}).start(t)
-	err := newSMTP(t, "smtp://relay-user:wrong-password@"+f.addr+"?starttls=off", nil).Send(t.Context(), testMessage, "key-1")
+	f := smtptest.Start(t, &smtptest.Relay{User: "relay-user", Password: "right-password"})
+	err := newSMTP(t, "smtp://relay-user:wrong-password@"+f.Addr()+"?starttls=off", nil).Send(t.Context(), testMessage, "key-1")
 	if !mail.IsPermanent(err) || !strings.Contains(err.Error(), "535") {
 		t.Fatalf("Send() = %v, want a permanent error with the 535 reply", err)
 	}
@@ -170,11 +172,11 @@ func TestSMTPStopsAtTheDeadline(t *testing.T) {
 	for _, step := range []string{"GREETING", "RCPT", "END"} {
 		t.Run(step, func(t *testing.T) {
 			t.Parallel()
-			f := (&fakeSMTP{hang: step}).start(t)
+			f := smtptest.Start(t, &smtptest.Relay{Hang: step})
 			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 			defer cancel()
 			start := time.Now()
-			err := newSMTP(t, "smtp://"+f.addr+"?starttls=off", nil).Send(ctx, testMessage, "key-1")
+			err := newSMTP(t, "smtp://"+f.Addr()+"?starttls=off", nil).Send(ctx, testMessage, "key-1")
 			if kind(err) != "temporary" || !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("Send() = %v, want a temporary deadline error", err)
 			}
