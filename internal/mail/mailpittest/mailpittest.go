@@ -79,13 +79,19 @@ func URL(t testing.TB) string {
 // 1025 of the same host), otherwise, and always with options, a `mailpit` binary from PATH
 // started on free ports and stopped when t ends. A started one ignores duplicate Message-IDs,
 // as a provider that honours idempotency keys would. Without either it skips t loudly, or
-// fails it when TEST_REQUIRE_SERVICES=1.
+// fails it when TEST_REQUIRE_SERVICES=1; with options, a shared instance but no binary skips
+// t (the shared instance's flags are not the test's to set).
 func Start(t testing.TB, opts ...Option) Server {
 	t.Helper()
 	if u := os.Getenv("TEST_MAILPIT_URL"); u != "" && len(opts) == 0 {
 		return shared(t, u)
 	}
 	bin, err := exec.LookPath("mailpit")
+	if err != nil && os.Getenv("TEST_MAILPIT_URL") != "" {
+		// The shared instance is there, but its flags are not the test's to set.
+		t.Skip("MAILPIT BINARY NOT AVAILABLE: SMTP AUTH or TLS needs a mailpit on PATH " +
+			"(go install github.com/axllent/mailpit@v1.27.11); TEST_MAILPIT_URL cannot take them")
+	}
 	if err != nil {
 		msg := "MAILPIT NOT AVAILABLE: no TEST_MAILPIT_URL and no mailpit on PATH " +
 			"(go install github.com/axllent/mailpit@v1.27.11)"
