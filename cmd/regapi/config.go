@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"net/url"
@@ -19,9 +20,14 @@ import (
 type Config struct {
 	DatabaseURL  string
 	HTTPAddr     string
-	MailProvider string // "log" or "mailpit"
+	MailProvider string // a key of providers: "log", "mailpit", "smtp" or "webhook"
 	MailpitURL   string
 	MailFrom     string
+	// SMTPURL and WebhookURL, WebhookSecret are read when their provider is chosen; they may
+	// hold passwords and are never printed.
+	SMTPURL       string
+	WebhookURL    string
+	WebhookSecret string
 	// CodeSecret keys activation codes; CodeSecretGenerated is true when it was made up at
 	// start because CODE_SECRET was not set.
 	CodeSecret          []byte
@@ -115,7 +121,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		DatabaseURL:  r.databaseURL(),
 		HTTPAddr:     r.get("HTTP_ADDR", ":8080"),
-		MailProvider: r.oneOf("MAIL_PROVIDER", "log", "log", "mailpit"),
+		MailProvider: r.oneOf("MAIL_PROVIDER", "log", providerNames()...),
 		MailpitURL:   r.httpURL("MAILPIT_URL", "http://localhost:8025"),
 		MailFrom:     r.get("MAIL_FROM", "no-reply@regapi.local"),
 		Policy: registration.Policy{
@@ -141,6 +147,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.AuthFailuresPerAccount = r.integer("AUTH_FAILURES_PER_ACCOUNT", 10, 0, 1<<20)
 	c.CodeSecret, c.CodeSecretGenerated = r.codeSecret()
 	c.lifecycleSettings = r.lifecycle()
+	r.providerSettings(&c)
 	if _, _, err := splitHostPort(c.HTTPAddr); err != nil {
 		r.fail("HTTP_ADDR", "want host:port, got %q", c.HTTPAddr)
 	}
@@ -164,11 +171,40 @@ func (r *envReader) databaseURL() string {
 	return v
 }
 
+// providerSettings reads the settings of the chosen provider, each required, and checks them
+// by building the provider (which has no side effects) rather than with a second parser.
+func (r *envReader) providerSettings(c *Config) {
+	before := len(r.problems)
+	switch c.MailProvider {
+	case "smtp":
+		c.SMTPURL = r.required("SMTP_URL", "smtp://user:password@host:587")
+	case "webhook":
+		c.WebhookURL = r.required("WEBHOOK_URL", "https://hooks.example.com/regapi")
+		c.WebhookSecret = r.required("WEBHOOK_SECRET", "whsec_ and the base64 of 32 random bytes")
+	}
+	if _, known := providers[c.MailProvider]; !known || len(r.problems) > before {
+		return
+	}
+	if _, err := newProvider(*c, io.Discard); err != nil {
+		r.problems = append(r.problems, err)
+	}
+}
+
+// required reads name and reports it missing when it is empty.
+func (r *envReader) required(name, example string) string {
+	v := r.get(name, "")
+	if v == "" {
+		r.fail(name, "is required for this MAIL_PROVIDER (e.g. %s)", example)
+	}
+	return v
+}
+
 func (r *envReader) httpURL(name, def string) string {
 	v := strings.TrimRight(r.get(name, def), "/")
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		r.fail(name, "want an http:// or https:// URL, got %q", v)
+		// Never echo the value: it may hold a password.
+		r.fail(name, "want an http:// or https:// URL")
 	}
 	return v
 }

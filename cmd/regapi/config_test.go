@@ -30,7 +30,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 func TestLoadConfigReportsEveryProblem(t *testing.T) {
 	t.Parallel()
 	_, err := loadConfig(envOf(map[string]string{
-		"MAIL_PROVIDER":       "smtp",
+		"MAIL_PROVIDER":       "carrier-pigeon",
 		"CODE_SECRET":         "abc",
 		"ACTIVATION_CODE_TTL": "soon",
 		"TRUSTED_PROXIES":     "10.0.0.0/8, nonsense",

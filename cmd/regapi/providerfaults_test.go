@@ -60,11 +60,9 @@ var providerFaults = []fault{
 		time.Sleep(600 * time.Millisecond) // within MAIL_SEND_TIMEOUT: slow, but an answer
 		return http.StatusOK, "slow answer (600ms)"
 	}},
-	{name: "malformed", attempts: 2, behave: func(attempt int, _ *http.Request) (int, string) {
-		if attempt == 1 {
-			return http.StatusAccepted, "2xx with a malformed body" // fakeProvider answers it with plain text
-		}
-		return http.StatusOK, ""
+	// Any 2xx is an acceptance: a malformed body is logged, not retried.
+	{name: "malformed", attempts: 1, behave: func(int, *http.Request) (int, string) {
+		return http.StatusAccepted, "2xx with a malformed body" // fakeProvider answers it with plain text
 	}},
 	{name: "rejected400", attempts: 1, dead: true, behave: func(int, *http.Request) (int, string) {
 		return http.StatusBadRequest, "400 (permanent)"

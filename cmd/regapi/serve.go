@@ -89,15 +89,18 @@ var errStartup = errors.New("start-up failed")
 // so that its claims and marks never wait behind requests for a connection.
 func startDispatcher(ctx context.Context, g *errgroup.Group, cfg Config, pool *pgxpool.Pool, withHTTP bool,
 	keys *registration.CodeKeys, logger *slog.Logger, reg *prometheus.Registry, stdout io.Writer) error {
+	provider, err := newProvider(cfg, stdout)
+	if err != nil {
+		return err
+	}
 	dispatcherPool := pool
 	if withHTTP {
-		var err error
 		if dispatcherPool, err = openDispatcherPool(ctx, pool); err != nil {
 			return err
 		}
 	}
 	store := postgres.NewStore(dispatcherPool)
-	dispatcher := outbox.NewDispatcher(store, newProvider(cfg, stdout), keys, outbox.Config{
+	dispatcher := outbox.NewDispatcher(store, provider, keys, outbox.Config{
 		From:        cfg.MailFrom,
 		SendTimeout: cfg.MailSendTimeout,
 		MaxAttempts: cfg.MailMaxAttempts,

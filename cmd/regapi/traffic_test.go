@@ -269,7 +269,7 @@ func (l *ledger) wrap(behave func(key string, attempt int, r *http.Request) int)
 		status := behave(key, attempt, r)
 		l.mu.Lock()
 		l.inFlight[key]--
-		if status == http.StatusOK {
+		if status >= 200 && status <= 299 { // any 2xx is an acceptance
 			l.accepts[key]++
 		}
 		l.mu.Unlock()

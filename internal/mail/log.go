@@ -16,7 +16,8 @@ type logProvider struct {
 }
 
 // NewLogProvider returns a Provider that writes each email to w as one JSON line carrying
-// the sender, recipient, subject, plain-text part (with the code) and idempotency key. It is
+// the code as a top-level "code" field (a person finds it at a glance), the sender, recipient,
+// subject, plain-text part and idempotency key. It is
 // safe for concurrent use. Send fails, with a temporary error, only when writing to w fails
 // or ctx is done.
 func NewLogProvider(w io.Writer) Provider {
@@ -29,6 +30,7 @@ func (p *logProvider) Send(ctx context.Context, m Message, idempotencyKey string
 	}
 	r := slog.NewRecord(time.Now(), slog.LevelInfo, "email", 0)
 	r.AddAttrs(
+		slog.String("code", m.Code),
 		slog.String("from", m.From),
 		slog.String("to", m.To),
 		slog.String("subject", m.Subject),

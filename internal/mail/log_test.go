@@ -33,6 +33,7 @@ func TestLogProviderWritesOneJSONLinePerEmail(t *testing.T) {
 		wg.Go(func() {
 			m := testMessage
 			m.Text = fmt.Sprintf("line one\nyour code is %04d", i)
+			m.Code = fmt.Sprintf("%04d", i)
 			if err := p.Send(t.Context(), m, fmt.Sprintf("key-%d", i)); err != nil {
 				t.Errorf("Send: %v", err)
 			}
@@ -44,8 +45,8 @@ func TestLogProviderWritesOneJSONLinePerEmail(t *testing.T) {
 	sc := bufio.NewScanner(&out.b)
 	for sc.Scan() {
 		var line struct {
-			Msg, To, Subject, Text string
-			Key                    string `json:"idempotency_key"`
+			Msg, To, Subject, Text, Code string
+			Key                          string `json:"idempotency_key"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
 			t.Fatalf("line %q is not JSON: %v", sc.Text(), err)
@@ -56,6 +57,9 @@ func TestLogProviderWritesOneJSONLinePerEmail(t *testing.T) {
 		var i int
 		if _, err := fmt.Sscanf(line.Key, "key-%d", &i); err != nil {
 			t.Fatalf("key %q: %v", line.Key, err)
+		}
+		if want := fmt.Sprintf("%04d", i); line.Code != want {
+			t.Errorf("code = %q, want %q at the top level", line.Code, want)
 		}
 		if want := fmt.Sprintf("line one\nyour code is %04d", i); line.Text != want {
 			t.Errorf("text = %q, want %q", line.Text, want)

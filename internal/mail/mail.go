@@ -1,10 +1,14 @@
-// Package mail puts the third-party email provider behind one interface. The provider is
-// reached over HTTP and is slow, fails and times out: Send reports which failures are worth
-// retrying and which are final.
+// Package mail puts the third-party email provider behind one interface, with four
+// implementations: log (stdout), mailpit (Mailpit's HTTP send API), smtp (any SMTP relay) and
+// webhook (a signed Standard Webhooks event). A provider is slow, fails and times out: Send
+// only reports which failures are worth retrying and which are final; when and how often to
+// retry is the caller's policy.
 package mail
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -40,8 +44,8 @@ func (e *PermanentError) Error() string { return "permanent: " + e.Err.Error() }
 // Unwrap returns the underlying error.
 func (e *PermanentError) Unwrap() error { return e.Err }
 
-// ThrottledError is a temporary failure for which the provider named a delay (HTTP 429 or
-// 503 with Retry-After).
+// ThrottledError is a temporary failure for which the provider named a delay (an HTTP
+// answer worth retrying, with Retry-After).
 type ThrottledError struct {
 	Err        error
 	RetryAfter time.Duration
@@ -58,4 +62,11 @@ func (e *ThrottledError) Unwrap() error { return e.Err }
 func IsPermanent(err error) bool {
 	var p *PermanentError
 	return errors.As(err, &p)
+}
+
+// messageID derives a valid Message-ID from any idempotency key, the same on every attempt,
+// so that a re-sent email can be recognised as the same one.
+func messageID(idempotencyKey string) string {
+	sum := sha256.Sum256([]byte(idempotencyKey))
+	return "<" + hex.EncodeToString(sum[:16]) + "@regapi>"
 }

@@ -41,7 +41,7 @@ func TestMailpitRealServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RenderActivation: %v", err)
 	}
-	p := mail.NewMailpitProvider(base, nil)
+	p := newMailpit(t, base)
 	// A retry carries the same idempotency key and Message-ID.
 	for attempt := range 2 {
 		if err := p.Send(t.Context(), m, "outbox-"+e.To); err != nil {
@@ -78,7 +78,7 @@ func TestMailpitRealServerRejectsBadAddress(t *testing.T) {
 	base := mailpittest.URL(t)
 	m := testMessage
 	m.To = "not an address"
-	err := mail.NewMailpitProvider(base, nil).Send(t.Context(), m, "outbox-bad-address")
+	err := newMailpit(t, base).Send(t.Context(), m, "outbox-bad-address")
 	if !mail.IsPermanent(err) {
 		t.Fatalf("Send() = %v, want a permanent error", err)
 	}

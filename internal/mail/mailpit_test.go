@@ -84,16 +84,18 @@ func TestMailpitSendClassifiesAnswers(t *testing.T) {
 		{"bad request", answer(400, `{"Error":"invalid To address: x"}`), "permanent", 0, "invalid To address: x"},
 		{"unauthorized text", answer(401, "no\nauth"), "permanent", 0, "no auth"},
 		{"long rejection", answer(422, strings.Repeat("x", 10_000)), "permanent", 0, "…"},
-		{"malformed json", answer(200, `{"ID":`), "temporary", 0, "malformed"},
-		{"html instead of json", answer(200, `<html>proxy</html>`), "temporary", 0, "malformed"},
-		{"null answer", answer(200, `null`), "temporary", 0, "malformed"},
-		{"huge answer", answer(200, `{"ID":"`+strings.Repeat("a", 100_000)+`"}`), "temporary", 0, "malformed"},
+		// Any 2xx is an acceptance, whatever its body: the provider may be delivering it.
+		{"malformed json", answer(200, `{"ID":`), "ok", 0, ""},
+		{"html instead of json", answer(200, `<html>proxy</html>`), "ok", 0, ""},
+		{"null answer", answer(200, `null`), "ok", 0, ""},
+		{"huge answer", answer(200, `{"ID":"`+strings.Repeat("a", 100_000)+`"}`), "ok", 0, ""},
+		{"500 Retry-After", answer(500, "", "Retry-After", "7"), "throttled", 7 * time.Second, "500"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			rec := &recorder{}
-			p := mail.NewMailpitProvider(rec.serve(t, tt.answer)+"/", nil)
+			p := newMailpit(t, rec.serve(t, tt.answer)+"/")
 			err := p.Send(t.Context(), testMessage, "key-1")
 			if got := kind(err); got != tt.want {
 				t.Fatalf("Send() = %v (%s), want %s", err, got, tt.want)
@@ -112,6 +114,15 @@ func TestMailpitSendClassifiesAnswers(t *testing.T) {
 	}
 }
 
+func newMailpit(t *testing.T, base string) mail.Provider {
+	t.Helper()
+	p, err := mail.NewMailpitProvider(base, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func kind(err error) string {
 	var th *mail.ThrottledError
 	switch {
@@ -128,7 +139,7 @@ func kind(err error) string {
 func TestMailpitSendRequest(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{}
-	p := mail.NewMailpitProvider(rec.serve(t, answer(200, `{"ID":"x"}`)), nil)
+	p := newMailpit(t, rec.serve(t, answer(200, `{"ID":"x"}`)))
 	for range 2 {
 		if err := p.Send(t.Context(), testMessage, "key-42"); err != nil {
 			t.Fatalf("Send: %v", err)
@@ -182,7 +193,7 @@ func TestMailpitSendTimesOut(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err := mail.NewMailpitProvider(url, nil).Send(ctx, testMessage, "key-1")
+	err := newMailpit(t, url).Send(ctx, testMessage, "key-1")
 	if kind(err) != "temporary" || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Send() = %v, want a temporary deadline error", err)
 	}
@@ -196,7 +207,7 @@ func TestMailpitSendUnreachable(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close()
-	err := mail.NewMailpitProvider(url, nil).Send(t.Context(), testMessage, "key-1")
+	err := newMailpit(t, url).Send(t.Context(), testMessage, "key-1")
 	if kind(err) != "temporary" {
 		t.Fatalf("Send() = %v, want a temporary error", err)
 	}
