@@ -58,7 +58,7 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer, withHTTP bool) err
 	retention := newRetention(pool, cfg, logger, reg)
 	g.Go(func() error { return retention.Run(gctx) })
 	if err := startDispatcher(gctx, g, cfg, pool, withHTTP, keys, logger, reg, stdout); err != nil {
-		return err
+		return errors.Join(err, stopGroup(g))
 	}
 	if withHTTP {
 		api, err := newAPI(gctx, cfg, logger, store, keys, reg)
