@@ -43,7 +43,7 @@ func (d *Dispatcher) send(ctx context.Context, m Message) error {
 	if err != nil {
 		return &mail.PermanentError{Err: fmt.Errorf("open payload: %w", err)}
 	}
-	msg, err := mail.RenderActivation(d.cfg.From, e)
+	msg, err := RenderActivation(d.cfg.From, e)
 	if err != nil {
 		return &mail.PermanentError{Err: fmt.Errorf("render email: %w", err)}
 	}

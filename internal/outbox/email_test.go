@@ -1,4 +1,4 @@
-package mail_test
+package outbox_test
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/regapi/regapi/internal/mail"
+	"github.com/regapi/regapi/internal/outbox"
 	"github.com/regapi/regapi/internal/registration"
 )
 
@@ -46,7 +46,7 @@ func TestRenderActivationText(t *testing.T) {
 		t.Run(tt.validFor.String(), func(t *testing.T) {
 			t.Parallel()
 			e := registration.ActivationEmail{To: "bob2024@example.com", Code: "0427", ValidFor: tt.validFor}
-			m, err := mail.RenderActivation("no-reply@regapi.local", e)
+			m, err := outbox.RenderActivation("no-reply@regapi.local", e)
 			if err != nil {
 				t.Fatalf("RenderActivation: %v", err)
 			}
@@ -59,8 +59,11 @@ func TestRenderActivationText(t *testing.T) {
 			if !strings.Contains(m.Text, "clock starts when this email is sent") {
 				t.Errorf("text does not say when the clock starts:\n%s", m.Text)
 			}
-			if m.From != "no-reply@regapi.local" || m.To != e.To || m.Subject != mail.ActivationSubject {
+			if m.From != "no-reply@regapi.local" || m.To != e.To || m.Subject != outbox.ActivationSubject {
 				t.Errorf("envelope = %q %q %q", m.From, m.To, m.Subject)
+			}
+			if m.Code != "0427" || m.ValidFor != tt.validFor {
+				t.Errorf("fields Code %q, ValidFor %s; want 0427, %s", m.Code, m.ValidFor, tt.validFor)
 			}
 			if !strings.Contains(m.HTML, "0427") || !strings.Contains(m.HTML, tt.want) {
 				t.Errorf("HTML lacks the code or validity:\n%s", m.HTML)
@@ -73,7 +76,7 @@ func TestRenderActivationCodes(t *testing.T) {
 	t.Parallel()
 	for _, code := range []string{"0000", "0001", "1999", "2025", "9999"} {
 		e := registration.ActivationEmail{To: "a@example.com", Code: code, ValidFor: time.Minute}
-		m, err := mail.RenderActivation("no-reply@regapi.local", e)
+		m, err := outbox.RenderActivation("no-reply@regapi.local", e)
 		if err != nil {
 			t.Fatalf("RenderActivation(%s): %v", code, err)
 		}
@@ -98,8 +101,8 @@ func TestRenderActivationRefusesBadContent(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := mail.RenderActivation("no-reply@regapi.local", tt.e)
-			if !errors.Is(err, mail.ErrInvalidEmail) {
+			_, err := outbox.RenderActivation("no-reply@regapi.local", tt.e)
+			if !errors.Is(err, outbox.ErrInvalidEmail) {
 				t.Fatalf("RenderActivation() error = %v, want ErrInvalidEmail", err)
 			}
 			if tt.e.Code != "" && strings.Contains(err.Error(), tt.e.Code) {

@@ -1,4 +1,4 @@
-package mail
+package outbox
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	texttemplate "text/template"
 	"time"
 
+	"github.com/regapi/regapi/internal/mail"
 	"github.com/regapi/regapi/internal/registration"
 )
 
@@ -36,21 +37,25 @@ type activationData struct {
 }
 
 // RenderActivation builds the activation email e sent from from: a plain-text part carrying
-// the code as its only standalone 4-digit number, and an HTML part escaped by html/template.
-// It returns an error wrapping ErrInvalidEmail when e cannot make a correct email.
-func RenderActivation(from string, e registration.ActivationEmail) (Message, error) {
+// the code as its only standalone 4-digit number, an HTML part escaped by html/template, and
+// the code and its validity as fields for providers that post structured events. It returns
+// an error wrapping ErrInvalidEmail when e cannot make a correct email.
+func RenderActivation(from string, e registration.ActivationEmail) (mail.Message, error) {
 	if err := checkActivation(e); err != nil {
-		return Message{}, err
+		return mail.Message{}, err
 	}
 	data := activationData{Code: e.Code, ValidFor: describeValidity(e.ValidFor)}
 	var text, html bytes.Buffer
 	if err := textTemplate.Execute(&text, data); err != nil {
-		return Message{}, fmt.Errorf("render activation text: %w", err)
+		return mail.Message{}, fmt.Errorf("render activation text: %w", err)
 	}
 	if err := htmlTemplate.Execute(&html, data); err != nil {
-		return Message{}, fmt.Errorf("render activation html: %w", err)
+		return mail.Message{}, fmt.Errorf("render activation html: %w", err)
 	}
-	return Message{From: from, To: e.To, Subject: ActivationSubject, Text: text.String(), HTML: html.String()}, nil
+	return mail.Message{
+		From: from, To: e.To, Subject: ActivationSubject, Text: text.String(), HTML: html.String(),
+		Code: e.Code, ValidFor: e.ValidFor,
+	}, nil
 }
 
 // checkActivation refuses content that would make a misleading email. Its errors never
@@ -59,24 +64,12 @@ func checkActivation(e registration.ActivationEmail) error {
 	switch {
 	case e.To == "":
 		return fmt.Errorf("%w: no recipient", ErrInvalidEmail)
-	case !isCode(e.Code):
+	case !registration.ValidCode(e.Code):
 		return fmt.Errorf("%w: code is not %d ASCII digits", ErrInvalidEmail, registration.CodeLength)
 	case e.ValidFor < time.Second:
 		return fmt.Errorf("%w: validity %s is under a second", ErrInvalidEmail, e.ValidFor)
 	}
 	return nil
-}
-
-func isCode(s string) bool {
-	if len(s) != registration.CodeLength {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // validityUnits are tried largest first: a period reads best in the largest unit that
