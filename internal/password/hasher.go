@@ -31,10 +31,13 @@ type Hasher struct {
 	running chan struct{}
 	waiting chan struct{}
 	wait    prometheus.Observer
-	// derive computes the key; tests replace it to hold a slot busy.
+	// derive computes the key; tests replace it to hold a slot busy or to count its cost.
 	derive func(p Params, password, salt []byte, keyLen int) []byte
-	// hashTime is a moving average of how long one hash takes, in nanoseconds; zero until
-	// the first hash is done.
+	// now and sleep time hashes and pad failures; tests replace them with a fake clock.
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration)
+	// hashTime is a moving average of how long one hash at the current parameters takes, in
+	// nanoseconds; zero until the first one is done.
 	hashTime atomic.Int64
 }
 
@@ -62,6 +65,8 @@ func NewHasher(p Params, concurrency, queueSize int, maxWait time.Duration, opts
 		running: make(chan struct{}, max(concurrency, 1)),
 		waiting: make(chan struct{}, max(queueSize, 0)),
 		derive:  Params.key,
+		now:     time.Now,
+		sleep:   sleep,
 	}
 	for _, opt := range opts {
 		opt(h)
@@ -72,53 +77,64 @@ func NewHasher(p Params, concurrency, queueSize int, maxWait time.Duration, opts
 // QueueDepth returns how many callers are waiting for a hashing slot.
 func (h *Hasher) QueueDepth() int { return len(h.waiting) }
 
-// Hash returns the PHC string of password's argon2id hash under a fresh random salt. It
-// returns an error wrapping registration.ErrOverloaded when the queue is full or the wait
-// exceeds maxWait, or is expected to (then as a *registration.RetryError carrying the excess
-// wait), ctx's error when ctx ends while waiting, or ErrInvalidParams.
+// Hash returns the PHC string of the argon2id hash of password, normalised as
+// registration.NormalizePassword says, under a fresh random salt. It returns an error
+// wrapping registration.ErrOverloaded when the queue is full or the wait exceeds maxWait, or
+// is expected to (then as a *registration.RetryError carrying the excess wait), ctx's error
+// when ctx ends while waiting, or ErrInvalidParams.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if err := h.params.Validate(); err != nil {
 		return "", err
 	}
 	salt := make([]byte, saltLen)
 	_, _ = rand.Read(salt) // crypto/rand.Read never fails
-	key, err := h.compute(ctx, h.params, []byte(password), salt, keyLen)
+	release, err := h.acquire(ctx)
 	if err != nil {
 		return "", err
 	}
+	defer release()
+	start := h.now()
+	key := h.derive(h.params, normalized(password), salt, keyLen)
+	h.observeHash(h.now().Sub(start))
 	return encode(h.params, salt, key), nil
 }
 
-// Verify reports whether password matches encoded, a PHC string from Hash, using the
-// parameters written in encoded rather than the Hasher's own, so that costs can change
-// without invalidating stored hashes. It returns an error wrapping ErrMalformedHash for a
-// string it cannot check, and the same overload and context errors as Hash.
+// Verify reports whether password, normalised as in Hash, matches encoded, a PHC string from
+// Hash. It uses the parameters written in encoded rather than the Hasher's own, so that costs
+// can change without invalidating stored hashes; a mismatch against a hash of another cost
+// takes as long as one at the current cost (see padFailure). It returns an error wrapping
+// ErrMalformedHash for a string it cannot check, and the same overload and context errors as
+// Hash.
 func (h *Hasher) Verify(ctx context.Context, encoded, password string) (bool, error) {
 	p, salt, want, err := decode(encoded)
 	if err != nil {
 		return false, err
 	}
-	got, err := h.compute(ctx, p, []byte(password), salt, len(want))
+	release, err := h.acquire(ctx)
 	if err != nil {
 		return false, err
 	}
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
-}
-
-// compute derives a key once a hashing slot is free.
-func (h *Hasher) compute(ctx context.Context, p Params, password, salt []byte, n int) ([]byte, error) {
-	release, err := h.acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
+	// The slot is held through the padding too, so that the queue's accounting sees the
+	// time a failure appears to take.
 	defer release()
-	start := time.Now()
-	key := h.derive(p, password, salt, n)
-	h.observeHash(time.Since(start))
-	return key, nil
+	start := h.now()
+	got := h.derive(p, normalized(password), salt, len(want))
+	ok := subtle.ConstantTimeCompare(got, want) == 1
+	switch {
+	case p == h.params:
+		h.observeHash(h.now().Sub(start))
+	case !ok:
+		h.padFailure(ctx, start)
+	}
+	return ok, nil
 }
 
-// observeHash folds the duration of one hash into the moving average (weight 1/8).
+func normalized(password string) []byte {
+	return []byte(registration.NormalizePassword(password))
+}
+
+// observeHash folds the duration of one hash at the current parameters into the moving
+// average (weight 1/8).
 func (h *Hasher) observeHash(d time.Duration) {
 	if old := time.Duration(h.hashTime.Load()); old > 0 {
 		d = old + (d-old)/8

@@ -66,6 +66,14 @@ func TestValidateRegistration(t *testing.T) {
 		{name: "1024 bytes", email: "a@example.com", password: strings.Repeat("p", 1024)},
 		{name: "1025 bytes", email: "a@example.com", password: strings.Repeat("p", 1025), wantFields: []string{"password"}},
 		{name: "seven characters", email: "a@example.com", password: "1234567", wantFields: []string{"password"}},
+		// The minimum counts characters of the normalised password: seven NFC characters
+		// given in NFD are fourteen code points, and still seven characters.
+		{name: "seven characters in NFD", email: "a@example.com", password: strings.Repeat("e\u0301", 7), wantFields: []string{"password"}},
+		{name: "eight characters in NFD", email: "a@example.com", password: strings.Repeat("e\u0301", 8)},
+		// The byte limit is on the password as given: 1026 bytes in NFD are refused although
+		// their NFC form has 684, so the limit costs no normalisation.
+		{name: "1026 bytes in NFD", email: "a@example.com", password: strings.Repeat("e\u0301", 342), wantFields: []string{"password"}},
+		{name: "invalid UTF-8", email: "a@example.com", password: "12345678\xff", wantFields: []string{"password"}},
 		{name: "both missing", wantFields: []string{"email", "password"}},
 		{name: "bad email", email: "nope", password: "12345678", wantFields: []string{"email"}},
 	}
