@@ -3,6 +3,7 @@ package registration
 import (
 	"fmt"
 	"net/mail"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,7 +17,8 @@ import (
 
 // FuzzNormalizeEmail checks that whatever NormalizeEmail accepts is a plain, lower-case ASCII
 // address that the input spells (up to ASCII case and surrounding white space), that cannot
-// carry a header, and that normalises to itself.
+// carry a header, whose domain is a host name rather than an IP address, and that normalises
+// to itself.
 func FuzzNormalizeEmail(f *testing.F) {
 	for _, s := range []string{"alice@example.com", " Alice@Example.COM\t", "\u212aate@example.com", "a@b"} {
 		f.Add(s)
@@ -36,6 +38,13 @@ func FuzzNormalizeEmail(f *testing.F) {
 			t.Fatalf("NormalizeEmail(%q) = %q: not lower case, too long or not UTF-8", in, out)
 		case strings.Count(out, "@") != 1 || strings.ContainsAny(out, " \t\r\n\x00\"<>(),;:\\[]"):
 			t.Fatalf("NormalizeEmail(%q) = %q: not a plain local@domain address", in, out)
+		}
+		domain := out[strings.IndexByte(out, '@')+1:]
+		if tld := domain[strings.LastIndexByte(domain, '.')+1:]; tld == "" || tld[0] < 'a' || tld[0] > 'z' {
+			t.Fatalf("NormalizeEmail(%q) = %q: the top-level label does not begin with a letter", in, out)
+		}
+		if _, err := netip.ParseAddr(domain); err == nil {
+			t.Fatalf("NormalizeEmail(%q) = %q: the domain is an IP address", in, out)
 		}
 		if again, ok := NormalizeEmail(out); !ok || again != out {
 			t.Fatalf("NormalizeEmail(%q) = %q, %v: not idempotent", out, again, ok)

@@ -18,9 +18,17 @@ const (
 
 // NormalizeEmail trims surrounding white space and lower-cases s, and reports whether the
 // result is a plain ASCII local@domain address of at most MaxEmailLength characters. The local
-// part is a dot-atom (RFC 5322 without quoting or comments) and the domain a dotted host name;
-// internationalised addresses are refused.
+// part is a dot-atom (RFC 5322 without quoting or comments) and the domain a dotted host name
+// (see checkHostName); internationalised addresses are refused.
 func NormalizeEmail(s string) (string, bool) {
+	s, problem := checkEmail(s)
+	return s, problem == ""
+}
+
+// checkEmail returns s normalised as NormalizeEmail does, and why it is no acceptable
+// address, or "" when it is one.
+func checkEmail(s string) (normalized, problem string) {
+	const notPlain = "must be a plain local@domain address of at most 254 characters"
 	s = strings.TrimSpace(s)
 	// ASCII is checked before lower-casing: Unicode lower-cases a few look-alikes to ASCII
 	// letters (the Kelvin sign U+212A to "k", U+0130 to "i"), which would pass them off as
@@ -28,13 +36,13 @@ func NormalizeEmail(s string) (string, bool) {
 	ascii := isASCII(s)
 	s = strings.ToLower(s)
 	if !ascii || len(s) > MaxEmailLength {
-		return s, false
+		return s, notPlain
 	}
 	local, domain, ok := strings.Cut(s, "@")
 	if !ok || !validLocalPart(local) || !validDomain(domain) {
-		return s, false
+		return s, notPlain
 	}
-	return s, true
+	return s, checkHostName(domain)
 }
 
 func isASCII(s string) bool {
@@ -91,6 +99,24 @@ func validDomain(domain string) bool {
 	return true
 }
 
+// checkHostName returns why domain, made of valid labels, is no host name to mail, or "".
+// Its top-level label must begin with a letter, as every top-level domain does (RFC 1123
+// 2.1): that refuses IPv4 addresses in every spelling a resolver reads as one (dotted
+// decimal, 0x hex as in 0x7f.0.0.0x1, a bare number) and all-numeric labels. Address
+// literals in brackets, IPv6 included, never get this far: brackets and colons are no label
+// characters. Names under localhost are refused as well, since resolvers answer them with
+// the loopback address (RFC 6761 6.3).
+func checkHostName(domain string) string {
+	tld := domain[strings.LastIndexByte(domain, '.')+1:]
+	switch {
+	case tld[0] < 'a' || tld[0] > 'z':
+		return "must have a host name after the @, not an IP address or a numeric top-level domain"
+	case tld == "localhost":
+		return "must have a host name after the @ that is not under localhost"
+	}
+	return ""
+}
+
 // NormalizePassword returns the form of password that is hashed and checked: its NFKC
 // normalisation (NIST SP 800-63B), so that one password typed on systems that compose
 // characters differently (NFC, NFD, compatibility forms) is the same password. Bytes that are
@@ -121,12 +147,12 @@ func checkPassword(password string) string {
 // that names every bad field at once.
 func validateRegistration(email, password string) (string, error) {
 	fields := map[string]string{}
-	normalized, ok := NormalizeEmail(email)
+	normalized, problem := checkEmail(email)
 	switch {
 	case strings.TrimSpace(email) == "":
 		fields["email"] = "is required"
-	case !ok:
-		fields["email"] = "must be a plain local@domain address of at most 254 characters"
+	case problem != "":
+		fields["email"] = problem
 	}
 	if password == "" {
 		fields["password"] = "is required"

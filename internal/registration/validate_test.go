@@ -41,6 +41,25 @@ func TestNormalizeEmail(t *testing.T) {
 		{"alice@xn--bcher-kva.de", "alice@xn--bcher-kva.de", true}, // an IDN in its ASCII form
 		{"alice@bücher.de", "", false},
 		{strings.Repeat("a", 65) + "@example.com", "", false},
+		// The domain is a host name: no IP address in any spelling, no numeric top level.
+		{"a@127.0.0.1", "", false},
+		{"a@10.0.0.5", "", false},
+		{"a@169.254.169.254", "", false},
+		{"a@example.123", "", false},
+		{"a@1.2", "", false},
+		{"a@0x7f.0.0.0x1", "", false},
+		{"a@0177.0.0.01", "", false},
+		{"a@example.0x1", "", false},
+		{"a@example.1com", "", false},
+		{"a@[10.0.0.1]", "", false},
+		{"a@[ipv6:::1]", "", false},
+		{"a@[::1]", "", false},
+		{"a@::ffff:127.0.0.1", "", false},
+		{"a@app.localhost", "", false},
+		{"a@10.0.0.5.example.com", "a@10.0.0.5.example.com", true},
+		{"a@123.example", "a@123.example", true},
+		{"a@example.xn--p1ai", "a@example.xn--p1ai", true},
+		{"a@example.localhost.com", "a@example.localhost.com", true},
 		{long254, long254, true},
 		{strings.Replace(long254, ".d", ".dd", 1), "", false}, // 255 characters
 	}
@@ -76,6 +95,8 @@ func TestValidateRegistration(t *testing.T) {
 		{name: "invalid UTF-8", email: "a@example.com", password: "12345678\xff", wantFields: []string{"password"}},
 		{name: "both missing", wantFields: []string{"email", "password"}},
 		{name: "bad email", email: "nope", password: "12345678", wantFields: []string{"email"}},
+		{name: "IP address", email: "a@10.0.0.5", password: "12345678", wantFields: []string{"email"}},
+		{name: "numeric top-level domain", email: "a@example.123", password: "12345678", wantFields: []string{"email"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
