@@ -150,3 +150,45 @@ func TestSleepEndsWithTheContext(t *testing.T) {
 		t.Fatal("sleep outlived its context")
 	}
 }
+
+func TestPaddedFailuresFollowTheSpreadOfRealHashes(t *testing.T) {
+	t.Parallel()
+	h, clock := costedHasher(Params{MemoryKiB: 256, Iterations: 2, Parallelism: 1})
+	// Real hash times under load: mostly quick, sometimes slow.
+	h.observeHash(400 * time.Microsecond)
+	h.observeHash(900 * time.Microsecond)
+	old := hashWith(t, Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, "right password")
+	seen := map[time.Duration]int{}
+	for range 200 {
+		start := clock.now()
+		if ok, err := h.Verify(t.Context(), old, "guess"); ok || err != nil {
+			t.Fatalf("Verify = %v, %v; want false, nil", ok, err)
+		}
+		seen[clock.now().Sub(start)]++
+	}
+	if len(seen) != 2 || seen[400*time.Microsecond] == 0 || seen[900*time.Microsecond] == 0 {
+		t.Errorf("padded failures took %v, want both recorded hash times and nothing else", seen)
+	}
+}
+
+func TestRecentHashesKeepsTheLast32(t *testing.T) {
+	t.Parallel()
+	var r recentHashes
+	if _, ok := r.sample(); ok {
+		t.Fatal("sample of nothing recorded reported a duration")
+	}
+	for i := range 40 {
+		r.add(time.Duration(i + 1))
+	}
+	seen := map[time.Duration]bool{}
+	for range 5000 {
+		d, _ := r.sample()
+		if d < 9 || d > 40 {
+			t.Fatalf("sample = %d, want one of the last 32 recorded (9 to 40)", d)
+		}
+		seen[d] = true
+	}
+	if len(seen) != 32 {
+		t.Errorf("sampled %d distinct durations of the last 32", len(seen))
+	}
+}

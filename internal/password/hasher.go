@@ -39,6 +39,8 @@ type Hasher struct {
 	// hashTime is a moving average of how long one hash at the current parameters takes, in
 	// nanoseconds; zero until the first one is done.
 	hashTime atomic.Int64
+	// recent holds the durations of the last current-cost hashes, which failures pad to.
+	recent recentHashes
 }
 
 var _ registration.PasswordHasher = (*Hasher)(nil)
@@ -133,9 +135,10 @@ func normalized(password string) []byte {
 	return []byte(registration.NormalizePassword(password))
 }
 
-// observeHash folds the duration of one hash at the current parameters into the moving
-// average (weight 1/8).
+// observeHash records the duration of one hash at the current parameters, and folds it into
+// the moving average (weight 1/8).
 func (h *Hasher) observeHash(d time.Duration) {
+	h.recent.add(d)
 	if old := time.Duration(h.hashTime.Load()); old > 0 {
 		d = old + (d-old)/8
 	}
