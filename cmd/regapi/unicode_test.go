@@ -38,7 +38,7 @@ func TestPasswordsMatchInAnyNormalisationForm(t *testing.T) {
 	a.do(t, http.MethodGet, "/v1/users/me", "", email, "Cafe-Noel-2024").want(t, http.StatusUnauthorized, "unauthorized")
 }
 
-func TestPasswordLengthCountsTheNormalisedPassword(t *testing.T) {
+func TestPasswordLengthUnderNormalisation(t *testing.T) {
 	t.Parallel()
 	a := startApp(t, baseEnv(t))
 	// Seven characters, given in NFD as fourteen code points, are seven characters.
@@ -46,6 +46,10 @@ func TestPasswordLengthCountsTheNormalisedPassword(t *testing.T) {
 	r.want(t, http.StatusUnprocessableEntity, "validation_failed")
 	wantFieldError(t, r, "password")
 	a.register(t, uniqueEmail("eight"), strings.Repeat("e\u0301", 8)).want(t, http.StatusCreated, "")
+	// Three ligatures are three characters as sent (the OpenAPI minLength), nine once normalised.
+	r = a.register(t, uniqueEmail("ligatures"), "\ufb03\ufb03\ufb03")
+	r.want(t, http.StatusUnprocessableEntity, "validation_failed")
+	wantFieldError(t, r, "password")
 	// The byte limit is on what was sent, before normalisation shrinks it.
 	r = a.register(t, uniqueEmail("long"), strings.Repeat("e\u0301", 342)) // 1026 bytes, 684 in NFC
 	r.want(t, http.StatusUnprocessableEntity, "validation_failed")

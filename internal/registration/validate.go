@@ -10,7 +10,7 @@ import (
 // Limits on what a registration may carry.
 const (
 	MaxEmailLength    = 254
-	MinPasswordLength = 8    // in characters of the normalised password
+	MinPasswordLength = 8    // in characters, as sent and once normalised
 	MaxPasswordBytes  = 1024 // of the password as given; longer ones are refused before any work
 	maxLocalPart      = 64
 	maxDomainLabel    = 63
@@ -128,16 +128,19 @@ func NormalizePassword(password string) string { return norm.NFKC.String(passwor
 // The byte limit applies to the password as given, before normalisation: it is checked first,
 // so an over-long input costs neither a normalisation nor a hash. NFKC can lengthen a string
 // (at most about elevenfold in bytes: U+FDFA becomes 18 characters), which costs argon2id
-// nothing measurable, as it reads the password once. The minimum length counts the characters
-// of the normalised password, the one that is hashed, so the same password gets the same
-// verdict whichever form it arrives in (an NFD "é" is two code points, its NFC form one).
+// nothing measurable, as it reads the password once. The minimum length must hold both for the
+// normalised password, the one that is hashed, and for the password as sent, which the
+// OpenAPI document's minLength counts. For canonically equivalent forms the normalised count
+// is the smaller, so the same password gets the same verdict in NFC as in NFD (an NFD "é" is
+// two code points, its NFC form one); a compatibility form that normalisation lengthens
+// ("ﬃ" becomes "ffi") is counted as sent.
 func checkPassword(password string) string {
 	switch {
 	case len(password) > MaxPasswordBytes:
 		return "must be at most 1024 bytes"
 	case !utf8.ValidString(password):
 		return "must be valid UTF-8"
-	case utf8.RuneCountInString(NormalizePassword(password)) < MinPasswordLength:
+	case min(utf8.RuneCountInString(password), utf8.RuneCountInString(NormalizePassword(password))) < MinPasswordLength:
 		return "must be at least 8 characters"
 	}
 	return ""

@@ -89,6 +89,9 @@ func TestValidateRegistration(t *testing.T) {
 		// given in NFD are fourteen code points, and still seven characters.
 		{name: "seven characters in NFD", email: "a@example.com", password: strings.Repeat("e\u0301", 7), wantFields: []string{"password"}},
 		{name: "eight characters in NFD", email: "a@example.com", password: strings.Repeat("e\u0301", 8)},
+		// Counted as sent too: three ligatures are three characters, though nine once normalised.
+		{name: "three ligatures", email: "a@example.com", password: "\ufb03\ufb03\ufb03", wantFields: []string{"password"}},
+		{name: "eight fullwidth digits", email: "a@example.com", password: "\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18"},
 		// The byte limit is on the password as given: 1026 bytes in NFD are refused although
 		// their NFC form has 684, so the limit costs no normalisation.
 		{name: "1026 bytes in NFD", email: "a@example.com", password: strings.Repeat("e\u0301", 342), wantFields: []string{"password"}},
