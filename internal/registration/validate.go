@@ -130,10 +130,10 @@ func NormalizePassword(password string) string { return norm.NFKC.String(passwor
 // (at most about elevenfold in bytes: U+FDFA becomes 18 characters), which costs argon2id
 // nothing measurable, as it reads the password once. The minimum length must hold both for the
 // normalised password, the one that is hashed, and for the password as sent, which the
-// OpenAPI document's minLength counts. For canonically equivalent forms the normalised count
-// is the smaller, so the same password gets the same verdict in NFC as in NFD (an NFD "é" is
-// two code points, its NFC form one); a compatibility form that normalisation lengthens
-// ("ﬃ" becomes "ffi") is counted as sent.
+// OpenAPI document's minLength counts. Normalisation composes, so its count is usually the
+// smaller one and a password gets the same verdict in NFC as in NFD (an NFD "é" is two code
+// points, its NFC form one); characters that normalisation lengthens ("ﬃ" becomes "ffi")
+// count as sent.
 func checkPassword(password string) string {
 	switch {
 	case len(password) > MaxPasswordBytes:
