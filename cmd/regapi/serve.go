@@ -52,7 +52,7 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer, withHTTP bool) err
 	store := postgres.NewStore(pool)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newOutboxCollector(store.OutboxStats, time.Now, logger), newBuildInfoCollector())
+		newOutboxCollector(postgres.NewOutbox(pool).OutboxStats, time.Now, logger), newBuildInfoCollector())
 
 	g, gctx := errgroup.WithContext(ctx)
 	retention := newRetention(pool, cfg, logger, reg)
@@ -99,19 +99,21 @@ func startDispatcher(ctx context.Context, g *errgroup.Group, cfg Config, pool *p
 			return err
 		}
 	}
-	store := postgres.NewStore(dispatcherPool)
+	store, wakeups := postgres.NewOutbox(dispatcherPool), postgres.NewWakeups(dispatcherPool, logger)
 	dispatcher := outbox.NewDispatcher(store, provider, keys, outbox.Config{
 		From:        cfg.MailFrom,
 		SendTimeout: cfg.MailSendTimeout,
 		MaxAttempts: cfg.MailMaxAttempts,
 		Concurrency: cfg.MailConcurrency,
-	}, logger, outbox.NewMetrics(reg), time.Now)
+	}, logger, outbox.NewMetrics(reg), wakeups.C())
+	g.Go(func() error { return store.Run(ctx) })
+	g.Go(func() error { return wakeups.Run(ctx) })
 	g.Go(func() error {
 		if withHTTP {
 			defer dispatcherPool.Close()
 		}
 		// The dispatcher stops claiming when ctx ends and returns once its sends are done.
-		return dispatcher.Run(ctx, store.Wakeups(ctx, logger))
+		return dispatcher.Run(ctx)
 	})
 	return nil
 }

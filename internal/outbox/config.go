@@ -1,13 +1,6 @@
 package outbox
 
-import (
-	"math/rand/v2"
-	"time"
-)
-
-// storeTimeout bounds one store call made while recording an outcome, so that a hung
-// database cannot hold a send slot, or shutdown, for long.
-const storeTimeout = 3 * time.Second
+import "time"
 
 // Config tunes a Dispatcher. The zero value of every field means its default; WithDefaults
 // fills them in.
@@ -30,6 +23,9 @@ type Config struct {
 	Concurrency int
 	// PollInterval is how often the outbox is checked without a wake-up. Default 1s.
 	PollInterval time.Duration
+	// ProbeInterval is how often a provider that is down is tried with one message (see
+	// health). Default 250ms.
+	ProbeInterval time.Duration
 }
 
 // WithDefaults returns c with every unset field at its default. A Lease too short to cover
@@ -46,6 +42,7 @@ func (c Config) WithDefaults() Config {
 	c.MaxBackoff = max(orDefault(c.MaxBackoff, 5*time.Minute), c.BaseBackoff)
 	c.Concurrency = orDefault(c.Concurrency, 16)
 	c.PollInterval = orDefault(c.PollInterval, time.Second)
+	c.ProbeInterval = orDefault(c.ProbeInterval, 250*time.Millisecond)
 	return c
 }
 
@@ -54,26 +51,4 @@ func orDefault[T int | time.Duration](v, def T) T {
 		return def
 	}
 	return v
-}
-
-// Backoff returns the delay before retrying after failed attempt number attempt (1 for the
-// first). It is drawn uniformly between BaseBackoff and BaseBackoff·2^(attempt-1), capped at
-// MaxBackoff: full jitter spreads out the retries of emails that failed together, and the
-// floor of one BaseBackoff keeps a flapping provider from being hammered. c must have its
-// defaults filled in.
-func (c Config) Backoff(attempt int) time.Duration {
-	ceiling := c.BaseBackoff
-	for i := 1; i < attempt && ceiling < c.MaxBackoff; i++ {
-		if ceiling > c.MaxBackoff/2 {
-			ceiling = c.MaxBackoff
-			break
-		}
-		ceiling *= 2
-	}
-	ceiling = min(ceiling, c.MaxBackoff)
-	if ceiling <= c.BaseBackoff {
-		return ceiling
-	}
-	// #nosec G404 -- jitter only spreads retries out; it need not be unpredictable.
-	return c.BaseBackoff + rand.N(ceiling-c.BaseBackoff+1)
 }

@@ -16,22 +16,22 @@ func TestConfigWithDefaults(t *testing.T) {
 	}{
 		{"zero", outbox.Config{}, outbox.Config{
 			SendTimeout: 5 * time.Second, Lease: 15 * time.Second, MaxAttempts: 20, BaseBackoff: time.Second,
-			MaxBackoff: 5 * time.Minute, Concurrency: 16, PollInterval: time.Second,
+			MaxBackoff: 5 * time.Minute, Concurrency: 16, PollInterval: time.Second, ProbeInterval: 250 * time.Millisecond,
 		}},
 		{"lease follows the send timeout", outbox.Config{SendTimeout: 2 * time.Second}, outbox.Config{
 			SendTimeout: 2 * time.Second, Lease: 9 * time.Second, MaxAttempts: 20, BaseBackoff: time.Second,
-			MaxBackoff: 5 * time.Minute, Concurrency: 16, PollInterval: time.Second,
+			MaxBackoff: 5 * time.Minute, Concurrency: 16, PollInterval: time.Second, ProbeInterval: 250 * time.Millisecond,
 		}},
 		{"lease shorter than a send is raised", outbox.Config{SendTimeout: 5 * time.Second, Lease: 5 * time.Second}, outbox.Config{
 			SendTimeout: 5 * time.Second, Lease: 15 * time.Second, MaxAttempts: 20, BaseBackoff: time.Second,
-			MaxBackoff: 5 * time.Minute, Concurrency: 16, PollInterval: time.Second,
+			MaxBackoff: 5 * time.Minute, Concurrency: 16, PollInterval: time.Second, ProbeInterval: 250 * time.Millisecond,
 		}},
 		{"max backoff below base is raised", outbox.Config{
 			From: "x@example.com", SendTimeout: time.Second, Lease: time.Minute, MaxAttempts: 3,
-			BaseBackoff: time.Minute, MaxBackoff: time.Second, Concurrency: 1, PollInterval: time.Hour,
+			BaseBackoff: time.Minute, MaxBackoff: time.Second, Concurrency: 1, PollInterval: time.Hour, ProbeInterval: time.Second,
 		}, outbox.Config{
 			From: "x@example.com", SendTimeout: time.Second, Lease: time.Minute, MaxAttempts: 3,
-			BaseBackoff: time.Minute, MaxBackoff: time.Minute, Concurrency: 1, PollInterval: time.Hour,
+			BaseBackoff: time.Minute, MaxBackoff: time.Minute, Concurrency: 1, PollInterval: time.Hour, ProbeInterval: time.Second,
 		}},
 	}
 	for _, tt := range tests {

@@ -10,11 +10,12 @@ import (
 	"github.com/regapi/regapi/internal/registration"
 )
 
-// Opener unseals the payload of an outbox message; ID names its secret, so that only
-// messages it can open are claimed. *registration.CodeKeys satisfies it.
+// Opener unseals the payload of an outbox message sealed under the secret keyID names; IDs
+// names every secret it holds, so that only messages it can open are claimed.
+// *registration.CodeKeys satisfies it.
 type Opener interface {
 	Open(sealed, keyID []byte) (registration.ActivationEmail, error)
-	ID() []byte
+	IDs() [][]byte
 }
 
 // Dispatcher delivers outbox messages through a mail provider.
@@ -25,28 +26,30 @@ type Dispatcher struct {
 	cfg      Config
 	logger   *slog.Logger
 	metrics  *Metrics
-	now      func() time.Time
+	wake     <-chan struct{}
+	health   *health
 }
 
 // NewDispatcher returns a Dispatcher that claims messages from store, unseals them with
 // opener, renders them as activation emails from cfg.From and hands them to provider. cfg's
-// unset fields take their defaults (see Config). now stamps what is written to the store;
-// nil means time.Now, as does a nil logger a discarding one, and nil metrics record nothing.
-func NewDispatcher(store Store, provider mail.Provider, opener Opener, cfg Config, logger *slog.Logger, metrics *Metrics, now func() time.Time) *Dispatcher {
+// unset fields take their defaults (see Config). Each value from wake (which may be nil)
+// makes it claim at once instead of at the next poll. A nil logger discards, nil metrics
+// record nothing. The dispatcher keeps no clock of its own for the store: every time it
+// writes is the database's.
+func NewDispatcher(store Store, provider mail.Provider, opener Opener, cfg Config, logger *slog.Logger, metrics *Metrics, wake <-chan struct{}) *Dispatcher {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if now == nil {
-		now = time.Now
-	}
+	cfg = cfg.WithDefaults()
 	return &Dispatcher{
 		store:    store,
 		provider: provider,
 		opener:   opener,
-		cfg:      cfg.WithDefaults(),
+		cfg:      cfg,
 		logger:   logger,
 		metrics:  metrics,
-		now:      now,
+		wake:     wake,
+		health:   newHealth(cfg.ProbeInterval),
 	}
 }
 
@@ -54,33 +57,40 @@ func NewDispatcher(store Store, provider mail.Provider, opener Opener, cfg Confi
 func (d *Dispatcher) Config() Config { return d.cfg }
 
 // Run delivers messages until ctx is cancelled. It keeps up to Concurrency sends in flight,
-// claiming as many messages as there are free slots, whenever wake delivers a value (wake
-// may be nil) and otherwise every PollInterval. Each send has its own SendTimeout and is
-// not cut short by ctx: once ctx is cancelled Run claims nothing more, waits for the sends
-// in flight to finish and be recorded, and returns nil. Store failures are logged and
-// retried, never returned.
-func (d *Dispatcher) Run(ctx context.Context, wake <-chan struct{}) error {
+// claiming as many messages as there are free slots (fewer while the provider is down, see
+// health) whenever a wake-up comes and otherwise every PollInterval (ProbeInterval while the
+// provider is down). Each send has its own
+// SendTimeout and is not cut short by ctx: once ctx is cancelled Run claims nothing more,
+// waits for the sends in flight to finish and be recorded, and returns nil. Store failures
+// are logged and retried, never returned.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	wake := d.wake
 	sendCtx := context.WithoutCancel(ctx)
 	// Buffered for every slot, so that a finishing send never blocks after Run stopped.
 	finished := make(chan struct{}, d.cfg.Concurrency)
 	var wg sync.WaitGroup
-	ticker := time.NewTicker(d.cfg.PollInterval)
+	poll := d.cfg.PollInterval
+	ticker := time.NewTicker(poll)
 	defer ticker.Stop()
 
 	inFlight, due := 0, true
 	for ctx.Err() == nil {
 		if free := d.cfg.Concurrency - inFlight; due && free > 0 {
-			claimed := d.claim(ctx, free)
+			claimed, leaseEnd := d.claim(ctx, free)
 			for _, m := range claimed {
-				inFlight++
 				wg.Go(func() {
-					d.deliver(sendCtx, ctx.Done(), m)
+					d.deliver(sendCtx, ctx.Done(), leaseEnd, m)
 					finished <- struct{}{}
 				})
 			}
+			inFlight += len(claimed)
 			// A claim that filled every free slot may have left due messages behind: claim
 			// again as soon as a slot frees instead of waiting for the next tick.
 			due = len(claimed) == free
+		}
+		if p := d.pollInterval(); p != poll {
+			poll = p
+			ticker.Reset(p)
 		}
 		select {
 		case <-ctx.Done():
@@ -103,6 +113,15 @@ func (d *Dispatcher) Run(ctx context.Context, wake <-chan struct{}) error {
 	return nil
 }
 
+// pollInterval is how often to look for work without a wake-up: the probe pace while the
+// provider is down, PollInterval otherwise.
+func (d *Dispatcher) pollInterval() time.Duration {
+	if d.health.down() {
+		return min(d.cfg.ProbeInterval, d.cfg.PollInterval)
+	}
+	return d.cfg.PollInterval
+}
+
 // drain receives whatever ch holds without waiting and returns how many values it took.
 func drain(ch <-chan struct{}) int {
 	for n := 0; ; n++ {
@@ -114,14 +133,35 @@ func drain(ch <-chan struct{}) int {
 	}
 }
 
-// claim leases up to limit due messages, logging a store failure and claiming nothing.
-func (d *Dispatcher) claim(ctx context.Context, limit int) []Message {
-	claimed, err := d.store.Claim(ctx, d.opener.ID(), d.now(), d.cfg.Lease, limit)
+// claim leases messages for up to free send slots, as many as the provider's health allows,
+// logging a store failure and claiming nothing. It also returns until when, on this
+// process's monotonic clock, recording the outcomes is worth retrying: the lease ran from
+// some moment after the claim was sent, less the margin of one store call.
+func (d *Dispatcher) claim(ctx context.Context, free int) ([]Message, time.Time) {
+	start := time.Now()
+	p := d.health.plan(free, start)
+	if p.limit == 0 {
+		return nil, start
+	}
+	var claimed []Message
+	var err error
+	if p.waiting {
+		// Never sooner than BaseBackoff after a failure: the policy's floor holds in a drain too.
+		claimed, err = d.store.ClaimWaiting(ctx, d.opener.IDs(), d.cfg.Lease, p.limit, d.cfg.BaseBackoff)
+	} else {
+		claimed, err = d.store.Claim(ctx, d.opener.IDs(), d.cfg.Lease, p.limit)
+	}
+	if p.probe && len(claimed) == 0 {
+		d.health.noProbe()
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			d.logger.Error("outbox claim failed; retrying at the next poll", "error", err.Error())
 		}
-		return nil
+		return nil, start
 	}
-	return claimed
+	if p.waiting && len(claimed) < p.limit {
+		d.health.drained()
+	}
+	return claimed, start.Add(d.cfg.Lease - storeTimeout)
 }

@@ -24,7 +24,7 @@ func TestRetriesUntilProviderRecoversWithOneKeyPerEmail(t *testing.T) {
 		return nil
 	}})
 	ids := []int64{h.add(t, "a@example.com"), h.add(t, "b@example.com")}
-	h.run(t, fast, time.Now)
+	h.run(t, fast)
 
 	for _, id := range ids {
 		eventually(t, "the email is sent", h.state(id))
@@ -80,17 +80,17 @@ func TestGivesUp(t *testing.T) {
 			h := newHarness(t, &fakeProvider{respond: tt.respond})
 			payload := tt.payload
 			if payload == nil && tt.code != "" {
-				payload, _ = h.keys.Seal(registration.ActivationEmail{To: "a@example.com", Code: tt.code, ValidFor: time.Minute})
+				payload = h.keys.seal(registration.ActivationEmail{To: "a@example.com", Code: tt.code, ValidFor: time.Minute})
 			}
 			var id int64
 			if payload != nil {
-				id = h.store.add(payload)
+				id = h.store.add(payload, h.keys.ids[0])
 			} else {
 				id = h.add(t, "a@example.com")
 			}
 			cfg := fast
 			cfg.MaxAttempts, cfg.SendTimeout = 3, 20*time.Millisecond
-			h.run(t, cfg, time.Now)
+			h.run(t, cfg)
 
 			eventually(t, "the message leaves the pending state", h.state(id))
 			r := h.store.get(id)
@@ -110,12 +110,11 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 		return &mail.ThrottledError{Err: errUnavailable, RetryAfter: time.Hour}
 	}})
 	id := h.add(t, "a@example.com")
-	frozen := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	h.run(t, fast, func() time.Time { return frozen })
+	h.run(t, fast)
 
 	eventually(t, "the retry is scheduled", func() bool { return len(h.store.get(id).retryAt) == 1 })
 	r := h.store.get(id)
-	if delay := r.retryAt[0].Sub(r.claimedAt[0]); delay < time.Hour || delay > time.Hour+fast.MaxBackoff {
+	if delay := r.retryAt[0].Sub(r.claimedAt[0]); delay < time.Hour || delay > time.Hour+time.Second {
 		t.Errorf("retry scheduled %s after the attempt, want 1h (Retry-After) at least", delay)
 	}
 	if r.state != "pending" || r.Attempt != 1 {
@@ -137,7 +136,7 @@ func TestHungSendDoesNotBlockOthers(t *testing.T) {
 	}
 	cfg := fast
 	cfg.Concurrency, cfg.SendTimeout = 2, time.Minute
-	h.run(t, cfg, time.Now)
+	h.run(t, cfg)
 
 	for id := int64(2); id <= 6; id++ {
 		eventually(t, "the other emails are sent", h.state(id))
@@ -162,7 +161,7 @@ func TestShutdownWaitsForTheSendInFlight(t *testing.T) {
 	first, second := h.add(t, "a@example.com"), h.add(t, "b@example.com")
 	cfg := fast
 	cfg.Concurrency = 1
-	h.run(t, cfg, time.Now)
+	h.run(t, cfg)
 
 	<-entered
 	h.stop()
@@ -191,7 +190,7 @@ func TestStoreFailuresAreRetried(t *testing.T) {
 	h := newHarness(t, &fakeProvider{})
 	h.store.failClaims, h.store.failMarks = 3, 2
 	id := h.add(t, "a@example.com")
-	h.run(t, fast, time.Now)
+	h.run(t, fast)
 
 	eventually(t, "the email is sent", h.state(id))
 	if r := h.store.get(id); r.state != "sent" || r.Attempt != 1 {
@@ -207,7 +206,7 @@ func TestWakeClaimsAtOnce(t *testing.T) {
 	h := newHarness(t, &fakeProvider{})
 	cfg := fast
 	cfg.PollInterval = time.Hour
-	h.run(t, cfg, time.Now)
+	h.run(t, cfg)
 	eventually(t, "the first claim", func() bool { return h.store.claimCount() == 1 })
 
 	id := h.add(t, "a@example.com")

@@ -3,6 +3,7 @@ package outbox_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/regapi/regapi/internal/mail"
 	"github.com/regapi/regapi/internal/outbox"
+	"github.com/regapi/regapi/internal/registration"
 )
 
 var errStoreDown = errors.New("store down")
@@ -22,39 +24,45 @@ type row struct {
 	state       string // pending, sent or dead
 	due         time.Time
 	leasedUntil time.Time
+	failedAt    time.Time // when the last failed attempt was scheduled for a retry; zero while leased
 	sentAt      time.Time
 	reason      string
-	claimedAt   []time.Time // the now of every claim
+	claimedAt   []time.Time // the store's time at every claim
 	retryAt     []time.Time
 }
 
-// fakeStore is an in-memory outbox.Store with the lease semantics of the real one.
+// fakeStore is an in-memory outbox.Store with the lease semantics of the real one. Like the
+// database, it keeps time on its own clock, never the dispatcher's.
 type fakeStore struct {
 	mu         sync.Mutex
-	rows       map[int64]*row
+	rows       []*row         // by id, from 1
+	states     map[string]int // how many rows are in each state
 	nextID     int64
 	claims     int
+	waiting    int // claims that took waiting messages too
 	failClaims int // the next failClaims claims fail
 	failMarks  int // the next failMarks marks fail
 }
 
 var _ outbox.Store = (*fakeStore)(nil)
 
-func newFakeStore() *fakeStore { return &fakeStore{rows: map[int64]*row{}} }
+func newFakeStore() *fakeStore { return &fakeStore{states: map[string]int{}} }
 
-func (s *fakeStore) add(payload []byte) int64 {
+func (s *fakeStore) add(payload, keyID []byte) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nextID++
-	s.rows[s.nextID] = &row{
+	s.rows = append(s.rows, &row{
 		Message: outbox.Message{
 			ID:             s.nextID,
 			IdempotencyKey: fmt.Sprintf("key-%d", s.nextID),
 			Payload:        payload,
+			KeyID:          keyID,
 			CreatedAt:      time.Now().Add(-time.Second),
 		},
 		state: "pending",
-	}
+	})
+	s.states["pending"]++
 	return s.nextID
 }
 
@@ -62,9 +70,16 @@ func (s *fakeStore) add(payload []byte) int64 {
 func (s *fakeStore) get(id int64) row {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := *s.rows[id]
+	r := *s.rows[id-1]
 	r.claimedAt, r.retryAt = slices.Clone(r.claimedAt), slices.Clone(r.retryAt)
 	return r
+}
+
+// count returns how many rows are in state.
+func (s *fakeStore) count(state string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.states[state]
 }
 
 func (s *fakeStore) claimCount() int {
@@ -73,44 +88,61 @@ func (s *fakeStore) claimCount() int {
 	return s.claims
 }
 
-func (s *fakeStore) Claim(ctx context.Context, _ []byte, now time.Time, lease time.Duration, limit int) ([]outbox.Message, error) {
+func (s *fakeStore) Claim(ctx context.Context, keyIDs [][]byte, lease time.Duration, limit int) ([]outbox.Message, error) {
+	return s.claim(ctx, keyIDs, lease, limit, -1)
+}
+
+func (s *fakeStore) ClaimWaiting(ctx context.Context, keyIDs [][]byte, lease time.Duration, limit int, minWait time.Duration) ([]outbox.Message, error) {
+	return s.claim(ctx, keyIDs, lease, limit, minWait)
+}
+
+// claim is Claim for minWait < 0, ClaimWaiting otherwise.
+func (s *fakeStore) claim(ctx context.Context, keyIDs [][]byte, lease time.Duration, limit int, minWait time.Duration) ([]outbox.Message, error) {
+	waiting := minWait >= 0
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.claims++
+	if waiting {
+		s.waiting++
+	}
 	if s.failClaims > 0 {
 		s.failClaims--
 		return nil, errStoreDown
 	}
+	now := time.Now()
 	var claimed []outbox.Message
-	for id := int64(1); id <= s.nextID && len(claimed) < limit; id++ {
-		r := s.rows[id]
-		if r.state != "pending" || r.due.After(now) || r.leasedUntil.After(now) {
+	for _, r := range s.rows {
+		if len(claimed) == limit {
+			break
+		}
+		rested := !r.failedAt.IsZero() && now.Sub(r.failedAt) >= minWait
+		if r.state != "pending" || r.leasedUntil.After(now) || (r.due.After(now) && !(waiting && rested)) ||
+			!slices.ContainsFunc(keyIDs, func(k []byte) bool { return bytes.Equal(k, r.KeyID) }) {
 			continue
 		}
 		r.Attempt++
-		r.leasedUntil = now.Add(lease)
-		r.LeaseUntil = r.leasedUntil
+		r.leasedUntil, r.failedAt = now.Add(lease), time.Time{}
 		r.claimedAt = append(r.claimedAt, now)
 		claimed = append(claimed, r.Message)
 	}
 	return claimed, nil
 }
 
-func (s *fakeStore) MarkSent(ctx context.Context, id int64, at time.Time) error {
-	return s.mark(ctx, id, 0, func(r *row) { r.state, r.sentAt = "sent", at })
+func (s *fakeStore) MarkSent(ctx context.Context, id int64) error {
+	return s.mark(ctx, id, 0, func(r *row) { r.state, r.sentAt = "sent", time.Now() })
 }
 
-func (s *fakeStore) MarkRetry(ctx context.Context, id int64, attempt int, retryAt time.Time, reason string) error {
+func (s *fakeStore) MarkRetry(ctx context.Context, id int64, attempt int, delay time.Duration, reason string) error {
 	return s.mark(ctx, id, attempt, func(r *row) {
-		r.due, r.leasedUntil, r.reason = retryAt, time.Time{}, reason
-		r.retryAt = append(r.retryAt, retryAt)
+		r.due, r.leasedUntil, r.failedAt, r.reason = time.Now().Add(delay), time.Time{}, time.Now(), reason
+		r.retryAt = append(r.retryAt, r.due)
 	})
 }
 
-func (s *fakeStore) MarkDead(ctx context.Context, id int64, attempt int, at time.Time, reason string) error {
+func (s *fakeStore) MarkDead(ctx context.Context, id int64, attempt int, reason string) error {
 	return s.mark(ctx, id, attempt, func(r *row) { r.state, r.reason = "dead", reason })
 }
 
@@ -126,12 +158,38 @@ func (s *fakeStore) mark(ctx context.Context, id int64, attempt int, fn func(*ro
 		s.failMarks--
 		return errStoreDown
 	}
-	r := s.rows[id]
+	r := s.rows[id-1]
 	if r.state != "pending" || (attempt > 0 && r.Attempt != attempt) {
 		return nil
 	}
+	s.states[r.state]--
 	fn(r)
+	s.states[r.state]++
 	return nil
+}
+
+// fakeKeys stands in for the deployment's code secrets: it "seals" an email as JSON tagged
+// with a key id, and opens only what one of its ids tagged.
+type fakeKeys struct{ ids [][]byte }
+
+var _ outbox.Opener = fakeKeys{}
+
+func (k fakeKeys) IDs() [][]byte { return k.ids }
+
+func (k fakeKeys) seal(e registration.ActivationEmail) []byte {
+	b, _ := json.Marshal(e)
+	return b
+}
+
+func (k fakeKeys) Open(sealed, keyID []byte) (registration.ActivationEmail, error) {
+	var e registration.ActivationEmail
+	if !slices.ContainsFunc(k.ids, func(id []byte) bool { return bytes.Equal(id, keyID) }) {
+		return e, registration.ErrUnsealable
+	}
+	if err := json.Unmarshal(sealed, &e); err != nil {
+		return e, registration.ErrUnsealable
+	}
+	return e, nil
 }
 
 // fakeProvider records every Send and answers with respond.

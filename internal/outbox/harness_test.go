@@ -11,39 +11,39 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/regapi/regapi/internal/mail"
 	"github.com/regapi/regapi/internal/outbox"
 	"github.com/regapi/regapi/internal/registration"
 )
 
 // fast makes retries and polls quick enough for tests.
 var fast = outbox.Config{
-	From:         "no-reply@regapi.local",
-	SendTimeout:  time.Second,
-	BaseBackoff:  time.Millisecond,
-	MaxBackoff:   5 * time.Millisecond,
-	PollInterval: 2 * time.Millisecond,
+	From:          "no-reply@regapi.local",
+	SendTimeout:   time.Second,
+	BaseBackoff:   time.Millisecond,
+	MaxBackoff:    5 * time.Millisecond,
+	PollInterval:  2 * time.Millisecond,
+	ProbeInterval: 2 * time.Millisecond,
 }
 
 // harness runs a Dispatcher over a fake store until the test ends.
 type harness struct {
 	store    *fakeStore
-	keys     *registration.CodeKeys
+	keys     fakeKeys
 	provider *fakeProvider
-	logs     *syncBuffer
-	registry *prometheus.Registry
-	wake     chan struct{}
-	stop     context.CancelFunc
-	done     chan error
+	// providerOverride, when set, is the provider the dispatcher uses instead of provider.
+	providerOverride mail.Provider
+	logs             *syncBuffer
+	registry         *prometheus.Registry
+	wake             chan struct{}
+	stop             context.CancelFunc
+	done             chan error
 }
 
 func newHarness(t *testing.T, provider *fakeProvider) *harness {
 	t.Helper()
-	keys, err := registration.NewCodeKeys(strings.Repeat("6b", registration.SecretSize), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	return &harness{
-		store: newFakeStore(), keys: keys, provider: provider, logs: &syncBuffer{},
+		store: newFakeStore(), keys: fakeKeys{ids: [][]byte{[]byte("current"), []byte("previous")}}, provider: provider, logs: &syncBuffer{},
 		registry: prometheus.NewRegistry(), wake: make(chan struct{}, 1),
 	}
 }
@@ -51,21 +51,26 @@ func newHarness(t *testing.T, provider *fakeProvider) *harness {
 // add commits an activation email for to.
 func (h *harness) add(t *testing.T, to string) int64 {
 	t.Helper()
-	sealed, err := h.keys.Seal(registration.ActivationEmail{To: to, Code: testCode, ValidFor: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h.store.add(sealed)
+	return h.addEmail(to)
+}
+
+// addEmail commits an activation email for to, sealed under the current key.
+func (h *harness) addEmail(to string) int64 {
+	return h.store.add(h.keys.seal(registration.ActivationEmail{To: to, Code: testCode, ValidFor: time.Minute}), h.keys.ids[0])
 }
 
 // run starts the dispatcher; the test's end stops it and checks that Run returned nil.
-func (h *harness) run(t *testing.T, cfg outbox.Config, now func() time.Time) {
+func (h *harness) run(t *testing.T, cfg outbox.Config) {
 	t.Helper()
 	logger := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	d := outbox.NewDispatcher(h.store, h.provider, h.keys, cfg, logger, outbox.NewMetrics(h.registry), now)
+	var provider mail.Provider = h.provider
+	if h.providerOverride != nil {
+		provider = h.providerOverride
+	}
+	d := outbox.NewDispatcher(h.store, provider, h.keys, cfg, logger, outbox.NewMetrics(h.registry), h.wake)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stop, h.done = cancel, make(chan error, 1)
-	go func() { h.done <- d.Run(ctx, h.wake) }()
+	go func() { h.done <- d.Run(ctx) }()
 	t.Cleanup(func() {
 		if err := h.shutdown(); err != nil {
 			t.Errorf("Run() = %v, want nil", err)

@@ -10,18 +10,19 @@ import (
 // markTimeout bounds one statement that records deliveries.
 const markTimeout = 5 * time.Second
 
-// markSentBatch records deliveries and starts the lifetimes of the codes the messages carry,
-// in one statement for any number of messages. A code replaced since is linked to another
-// message and stays untouched; a message no longer pending (sent already, or dead) too.
-const markSentBatch = `WITH marks AS (
-		SELECT * FROM unnest($1::bigint[], $2::timestamptz[]) AS m(id, at)
-	), sent AS (
-		UPDATE outbox o SET status = 'sent', sent_at = marks.at, last_error = NULL
-		FROM marks WHERE o.id = marks.id AND o.status = 'pending'
-		RETURNING o.id, o.sent_at
+// markSentBatch records deliveries as of now() and starts the lifetimes of the codes the
+// messages carry, in one statement for any number of messages. A code replaced since is
+// linked to another message and stays untouched; a message no longer pending (sent already,
+// or dead) too. The rows are found by primary key only: "pending" is written as "neither
+// sent nor dead", a condition that no index on status can serve, so no plan can walk the
+// pending set instead, however few pending rows the statistics promise.
+const markSentBatch = `WITH sent AS (
+		UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL
+		WHERE id = ANY($1::bigint[]) AND status <> ALL ('{sent,dead}'::text[])
+		RETURNING id
 	)
-	UPDATE activation_codes c SET sent_at = sent.sent_at
-	FROM sent WHERE c.message_id = sent.id AND c.sent_at IS NULL`
+	UPDATE activation_codes SET sent_at = now()
+	WHERE message_id = ANY(ARRAY(SELECT id FROM sent)) AND sent_at IS NULL`
 
 // sentMarks merges concurrent MarkSent calls: while one statement records some deliveries,
 // the ones that come meanwhile queue up and go together in the next. One delivery alone is
@@ -29,30 +30,34 @@ const markSentBatch = `WITH marks AS (
 type sentMarks struct {
 	mu      sync.Mutex
 	queue   []sentMark
-	running bool // a goroutine is recording the queue
+	running bool          // Run is recording the queue
+	queued  chan struct{} // wakes Run when the queue was empty
 }
 
 type sentMark struct {
 	id   int64
-	at   time.Time
 	done chan error
 }
 
-// MarkSent implements outbox.Store: it marks message id sent at at and starts the lifetime of
-// the activation code it carries. A message no longer pending (sent already, or dead) is left
-// as it is. It returns a wrapped database error when the update fails, or ctx's error when
-// ctx ends first (the mark may then still be recorded, which is harmless).
-func (s *Store) MarkSent(ctx context.Context, id int64, at time.Time) error {
-	m := sentMark{id: id, at: at, done: make(chan error, 1)}
-	s.sent.mu.Lock()
-	s.sent.queue = append(s.sent.queue, m)
-	start := !s.sent.running
-	s.sent.running = true
-	s.sent.mu.Unlock()
-	if start {
-		// #nosec G118 -- the batch serves many callers, so it must not die with this one's
-		// context; each statement has its own markTimeout.
-		go s.recordSent()
+func newSentMarks() sentMarks { return sentMarks{queued: make(chan struct{}, 1)} }
+
+// MarkSent implements outbox.Store: it marks message id sent as of now() and starts the
+// lifetime of the activation code it carries. A message no longer pending (sent already, or
+// dead) is left as it is. While Run runs, the mark joins the next batch; otherwise it is
+// recorded at once. It returns a wrapped database error when the update fails, or ctx's
+// error when ctx ends first (the mark may then still be recorded, which is harmless).
+func (o *Outbox) MarkSent(ctx context.Context, id int64) error {
+	m := sentMark{id: id, done: make(chan error, 1)}
+	o.sent.mu.Lock()
+	if !o.sent.running {
+		o.sent.mu.Unlock()
+		return o.recordSent(ctx, []int64{id})
+	}
+	o.sent.queue = append(o.sent.queue, m)
+	o.sent.mu.Unlock()
+	select {
+	case o.sent.queued <- struct{}{}:
+	default: // Run is already due to look at the queue
 	}
 	select {
 	case err := <-m.done:
@@ -62,31 +67,62 @@ func (s *Store) MarkSent(ctx context.Context, id int64, at time.Time) error {
 	}
 }
 
-// recordSent records the queued marks, batch after batch, until none is left.
-func (s *Store) recordSent() {
+// Run records the marks of concurrent MarkSent calls in batches until ctx is cancelled.
+// Then it records what is queued and returns nil; later MarkSent calls record their marks
+// one by one, so that the sends a stopping dispatcher finishes are still recorded.
+func (o *Outbox) Run(ctx context.Context) error {
+	o.sent.mu.Lock()
+	o.sent.running = true
+	o.sent.mu.Unlock()
 	for {
-		s.sent.mu.Lock()
-		batch := s.sent.queue
-		s.sent.queue = nil
-		if len(batch) == 0 {
-			s.sent.running = false
-			s.sent.mu.Unlock()
-			return
+		select {
+		case <-ctx.Done():
+		case <-o.sent.queued:
 		}
-		s.sent.mu.Unlock()
-		ids, ats := make([]int64, len(batch)), make([]time.Time, len(batch))
-		for i, m := range batch {
-			ids[i], ats[i] = m.id, m.at
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), markTimeout)
-		_, err := s.pool.Exec(ctx, markSentBatch, ids, ats)
-		cancel()
-		for _, m := range batch {
-			if err != nil {
-				m.done <- fmt.Errorf("mark outbox message %d sent: %w", m.id, err)
-			} else {
-				m.done <- nil
+		batch, last := o.takeSent(ctx.Err() != nil)
+		if len(batch) > 0 {
+			// A batch serves many callers: it must not end with any one of them, nor with ctx
+			// (the marks of a stopping dispatcher come in after it); markTimeout bounds it.
+			err := o.recordSent(context.WithoutCancel(ctx), idsOf(batch))
+			for _, m := range batch {
+				m.done <- err
 			}
 		}
+		if last {
+			return nil
+		}
 	}
+}
+
+// takeSent empties the queue. When stopping it also hands the queue back to the callers,
+// and reports that this batch is the last.
+func (o *Outbox) takeSent(stopping bool) (batch []sentMark, last bool) {
+	o.sent.mu.Lock()
+	defer o.sent.mu.Unlock()
+	batch, o.sent.queue = o.sent.queue, nil
+	if stopping {
+		o.sent.running = false
+	}
+	return batch, stopping
+}
+
+func idsOf(batch []sentMark) []int64 {
+	ids := make([]int64, len(batch))
+	for i, m := range batch {
+		ids[i] = m.id
+	}
+	return ids
+}
+
+// recordSent runs markSentBatch for ids within markTimeout.
+func (o *Outbox) recordSent(ctx context.Context, ids []int64) error {
+	ctx, cancel := context.WithTimeout(ctx, markTimeout)
+	defer cancel()
+	if _, err := o.pool.Exec(ctx, markSentBatch, ids); err != nil {
+		if len(ids) == 1 {
+			return fmt.Errorf("mark outbox message %d sent: %w", ids[0], err)
+		}
+		return fmt.Errorf("mark %d outbox messages sent: %w", len(ids), err)
+	}
+	return nil
 }

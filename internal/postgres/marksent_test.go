@@ -7,45 +7,63 @@ import (
 	"time"
 )
 
+// runOutbox runs db's Outbox until the returned stop is called, which waits for Run to end.
+func (db *outboxDB) runOutbox(t *testing.T) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- db.ob.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v, want nil", err)
+		}
+	}
+}
+
 func TestConcurrentMarkSentAreAllRecorded(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, defaultPolicy)
+	db := newOutboxDB(t)
 	ctx := context.Background()
 	const n = 40
-	emails := make([]string, n)
-	for i := range emails {
-		emails[i] = fmt.Sprintf("batch%d@example.com", i)
-		e.register(t, emails[i])
+	for i := range n {
+		email := fmt.Sprintf("batch%d@example.com", i)
+		db.account(t, email, "pending")
+		db.email(t, email, keyCurrent)
 	}
-	msgs, err := e.store.Claim(ctx, e.keys.ID(), e.clock.Now(), lease, n)
+	msgs, err := db.ob.Claim(ctx, bothKeys, lease, n)
 	if err != nil || len(msgs) != n {
 		t.Fatalf("Claim = %d messages (%v), want %d", len(msgs), err, n)
 	}
-	sentAt := e.clock.Now().Add(time.Second)
+	stop := db.runOutbox(t)
+	defer stop()
 	// Marks that arrive together are recorded together: each must still land on its own
-	// message and code, with its own time.
-	results := parallel(n, func(i int) error {
-		return e.store.MarkSent(ctx, msgs[i].ID, sentAt.Add(time.Duration(i)*time.Millisecond))
-	})
+	// message and code.
+	results := parallel(n, func(i int) error { return db.ob.MarkSent(ctx, msgs[i].ID) })
 	if results[nil] != n {
 		t.Fatalf("MarkSent results %v, want %d successes", results, n)
 	}
-	var sent int
-	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE status = 'sent'`).Scan(&sent); err != nil || sent != n {
-		t.Fatalf("%d messages sent (%v), want %d", sent, err, n)
-	}
-	rows, err := e.pool.Query(ctx, `SELECT o.sent_at, c.sent_at FROM outbox o JOIN activation_codes c ON c.message_id = o.id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var outboxAt, codeAt time.Time
-		if err := rows.Scan(&outboxAt, &codeAt); err != nil {
-			t.Fatal(err)
+	for _, m := range msgs {
+		if r := db.row(t, m.ID); r.status != "sent" || r.codeSent == nil || !r.codeSent.Equal(*r.sentAt) {
+			t.Errorf("message %d: %s at %v, its code's lifetime starts at %v; want both at its acceptance", m.ID, r.status, r.sentAt, r.codeSent)
 		}
-		if !outboxAt.Equal(codeAt) || outboxAt.Before(sentAt) {
-			t.Errorf("message sent at %v, its code's lifetime starts at %v; want both the message's own mark", outboxAt, codeAt)
-		}
+	}
+}
+
+// A dispatcher that stops finishes its sends after the outbox's Run has returned: their
+// marks must still be recorded.
+func TestMarkSentAfterRunStopped(t *testing.T) {
+	t.Parallel()
+	db := newOutboxDB(t)
+	id := db.email(t, "late@example.com", keyCurrent)
+	db.claim(t, 1)
+	db.runOutbox(t)()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := db.ob.MarkSent(ctx, id); err != nil {
+		t.Fatalf("MarkSent after Run stopped: %v", err)
+	}
+	if r := db.row(t, id); r.status != "sent" {
+		t.Fatalf("message is %s, want sent", r.status)
 	}
 }

@@ -9,37 +9,84 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/regapi/regapi/internal/outbox"
 )
 
-// claimDue leases due messages. SKIP LOCKED lets concurrent claimers pass over each other's
-// rows instead of queueing on them; a row another claimer committed meanwhile is re-checked
-// against the WHERE clause and dropped, since its next_attempt_at moved past $1. The lease is
-// next_attempt_at itself, so an expired lease needs no sweeper.
-const claimDue = `WITH due AS (
-		SELECT id FROM outbox
-		WHERE status = 'pending' AND key_id = $4 AND next_attempt_at <= $1
-		ORDER BY next_attempt_at
-		LIMIT $3
-		FOR UPDATE SKIP LOCKED
-	)
-	UPDATE outbox o SET next_attempt_at = $2, attempts = o.attempts + 1
-	FROM due WHERE o.id = due.id
-	RETURNING o.id, o.idempotency_key::text, o.payload, o.attempts, o.created_at`
+// Outbox is the PostgreSQL implementation of outbox.Store, with the outbox's statistics and
+// its dead letters. Every time it writes is the database's clock (now()), never a process's.
+//
+// Each statement is shaped so that its only sensible plan is a lookup by key, whatever the
+// planner's statistics say: the outbox is a queue, and statistics taken while few messages
+// were pending (or many) are wrong an hour later. Claims read their partial index in order,
+// one range per key id, and stop at the limit; marks find their rows by primary key. The
+// plans are checked against deliberately stale statistics (plans_test.go).
+type Outbox struct {
+	pool *pgxpool.Pool
+	sent sentMarks
+}
 
-// Claim implements outbox.Store: it leases up to limit messages sealed under keyID and due at
-// now until now+lease, counting one attempt on each, and returns them oldest first. It returns a wrapped database
-// error when the query fails.
-func (s *Store) Claim(ctx context.Context, keyID []byte, now time.Time, lease time.Duration, limit int) ([]outbox.Message, error) {
-	if limit <= 0 {
+var _ outbox.Store = (*Outbox)(nil)
+
+// NewOutbox returns the outbox of the database behind pool, whose schema must be migrated.
+// MarkSent merges concurrent calls into one statement while Run runs, and records each call
+// on its own otherwise.
+func NewOutbox(pool *pgxpool.Pool) *Outbox {
+	return &Outbox{pool: pool, sent: newSentMarks()}
+}
+
+// claimSQL leases due messages. $1 are the key ids, $2 the lease, $3 the limit. For each key
+// id, the lateral subquery walks outbox_due_idx from the soonest due message and stops after
+// $3 rows: a plan that reads more cannot be cheaper, whatever the statistics. SKIP LOCKED
+// lets concurrent claimers pass over each other's rows instead of queueing on them; a row
+// another claimer committed meanwhile is re-checked and dropped, since its next_attempt_at
+// moved past now(). The lease is next_attempt_at itself, so an expired lease needs no sweeper.
+// %s is the due condition: due now, or also waiting for a retry since $4.
+const claimSQL = `WITH due AS (
+		SELECT d.id, d.next_attempt_at FROM unnest($1::bytea[]) AS k(key_id)
+		CROSS JOIN LATERAL (
+			SELECT id, next_attempt_at FROM outbox
+			WHERE status = 'pending' AND key_id = k.key_id AND %s
+			ORDER BY next_attempt_at
+			LIMIT $3
+			FOR UPDATE SKIP LOCKED
+		) d
+		ORDER BY d.next_attempt_at
+		LIMIT $3
+	)
+	UPDATE outbox o SET next_attempt_at = now() + $2::interval, attempts = o.attempts + 1,
+		retried_at = NULL
+	WHERE o.id = ANY(ARRAY(SELECT id FROM due))
+	RETURNING o.id, o.idempotency_key::text, o.payload, o.key_id, o.attempts, o.created_at`
+
+var (
+	claimDue     = fmt.Sprintf(claimSQL, `next_attempt_at <= now()`)
+	claimWaiting = fmt.Sprintf(claimSQL, `(next_attempt_at <= now() OR retried_at <= now() - $4::interval)`)
+)
+
+// Claim implements outbox.Store: it leases up to limit messages sealed under any of keyIDs
+// and due by the database's clock, for lease from now(), counting one attempt on each, and
+// returns them by id. It returns a wrapped database error when the query fails.
+func (o *Outbox) Claim(ctx context.Context, keyIDs [][]byte, lease time.Duration, limit int) ([]outbox.Message, error) {
+	return o.claim(ctx, claimDue, keyIDs, lease, limit)
+}
+
+// ClaimWaiting implements outbox.Store: it is Claim, but it also takes messages whose last
+// attempt failed at least minWait ago and that wait for a retry not due yet, never one a
+// claimer holds. It returns a wrapped database error when the query fails.
+func (o *Outbox) ClaimWaiting(ctx context.Context, keyIDs [][]byte, lease time.Duration, limit int, minWait time.Duration) ([]outbox.Message, error) {
+	return o.claim(ctx, claimWaiting, keyIDs, lease, limit, minWait)
+}
+
+func (o *Outbox) claim(ctx context.Context, query string, keyIDs [][]byte, lease time.Duration, limit int, more ...any) ([]outbox.Message, error) {
+	if limit <= 0 || len(keyIDs) == 0 {
 		return nil, nil
 	}
-	leaseUntil := now.Add(lease)
-	rows, _ := s.pool.Query(ctx, claimDue, now, leaseUntil, limit, keyID)
+	rows, _ := o.pool.Query(ctx, query, append([]any{keyIDs, lease, limit}, more...)...)
 	msgs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (outbox.Message, error) {
-		m := outbox.Message{LeaseUntil: leaseUntil}
-		err := row.Scan(&m.ID, &m.IdempotencyKey, &m.Payload, &m.Attempt, &m.CreatedAt)
+		var m outbox.Message
+		err := row.Scan(&m.ID, &m.IdempotencyKey, &m.Payload, &m.KeyID, &m.Attempt, &m.CreatedAt)
 		return m, err
 	})
 	if err != nil {
@@ -49,24 +96,25 @@ func (s *Store) Claim(ctx context.Context, keyID []byte, now time.Time, lease ti
 	return msgs, nil
 }
 
-// MarkRetry implements outbox.Store: it makes message id due again at retryAt, recording
-// reason, unless the message was claimed again since attempt attempt or is no longer pending.
-// It returns a wrapped database error when the update fails.
-func (s *Store) MarkRetry(ctx context.Context, id int64, attempt int, retryAt time.Time, reason string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE outbox SET next_attempt_at = $3, last_error = $4
-		WHERE id = $1 AND attempts = $2 AND status = 'pending'`, id, attempt, retryAt, errorText(reason))
+// MarkRetry implements outbox.Store: it makes message id due again delay after now(),
+// recording reason, unless the message was claimed again since attempt attempt or is no
+// longer pending. It returns a wrapped database error when the update fails.
+func (o *Outbox) MarkRetry(ctx context.Context, id int64, attempt int, delay time.Duration, reason string) error {
+	_, err := o.pool.Exec(ctx, `UPDATE outbox SET next_attempt_at = now() + $3::interval, last_error = $4,
+		retried_at = now()
+		WHERE id = $1 AND attempts = $2 AND status = 'pending'`, id, attempt, delay, errorText(reason))
 	if err != nil {
 		return fmt.Errorf("reschedule outbox message %d: %w", id, err)
 	}
 	return nil
 }
 
-// MarkDead implements outbox.Store: it gives up on message id at at, recording reason, under
-// the same staleness rule as MarkRetry. The code the message carries then counts as
+// MarkDead implements outbox.Store: it gives up on message id as of now(), recording reason,
+// under the same staleness rule as MarkRetry. The code the message carries then counts as
 // undeliverable. It returns a wrapped database error when the update fails.
-func (s *Store) MarkDead(ctx context.Context, id int64, attempt int, at time.Time, reason string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE outbox SET status = 'dead', dead_at = $3, last_error = $4
-		WHERE id = $1 AND attempts = $2 AND status = 'pending'`, id, attempt, at, errorText(reason))
+func (o *Outbox) MarkDead(ctx context.Context, id int64, attempt int, reason string) error {
+	_, err := o.pool.Exec(ctx, `UPDATE outbox SET status = 'dead', dead_at = now(), last_error = $3
+		WHERE id = $1 AND attempts = $2 AND status = 'pending'`, id, attempt, errorText(reason))
 	if err != nil {
 		return fmt.Errorf("mark outbox message %d dead: %w", id, err)
 	}
@@ -82,32 +130,4 @@ func errorText(reason string) string {
 		reason = reason[:maxErrorText]
 	}
 	return strings.ToValidUTF8(strings.ReplaceAll(reason, "\x00", ""), "")
-}
-
-// OutboxStats describes the outbox for metrics.
-type OutboxStats struct {
-	// Pending counts messages not yet delivered nor given up on.
-	Pending int
-	// OldestPending is when the oldest pending message was committed; zero when none is.
-	OldestPending time.Time
-	// Dead counts messages given up on.
-	Dead int
-}
-
-// OutboxStats returns the current state of the outbox, or a wrapped database error.
-func (s *Store) OutboxStats(ctx context.Context) (OutboxStats, error) {
-	var st OutboxStats
-	var oldest *time.Time
-	// Each part is read from a partial index, so delivered history does not slow metrics down.
-	err := s.pool.QueryRow(ctx, `SELECT
-			(SELECT count(*) FROM outbox WHERE status = 'pending'),
-			(SELECT min(created_at) FROM outbox WHERE status = 'pending'),
-			(SELECT count(*) FROM outbox WHERE status = 'dead')`).Scan(&st.Pending, &oldest, &st.Dead)
-	if err != nil {
-		return OutboxStats{}, fmt.Errorf("outbox stats: %w", err)
-	}
-	if oldest != nil {
-		st.OldestPending = *oldest
-	}
-	return st, nil
 }

@@ -1,44 +1,27 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/regapi/regapi/internal/outbox"
 )
-
-const lease = 30 * time.Second
-
-// claim claims at the clock's time and fails t unless exactly want messages come back.
-func (e *env) claim(t *testing.T, want int) []outbox.Message {
-	t.Helper()
-	msgs, err := e.store.Claim(context.Background(), e.keys.ID(), e.clock.Now(), lease, 10)
-	if err != nil {
-		t.Fatalf("Claim: %v", err)
-	}
-	if len(msgs) != want {
-		t.Fatalf("Claim at %v returned %d messages, want %d", e.clock.Now().Sub(t0), len(msgs), want)
-	}
-	return msgs
-}
 
 func TestClaimersNeverShareAMessage(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, defaultPolicy)
+	db := newOutboxDB(t)
 	const messages, claimers = 40, 4
 	for i := range messages {
-		e.register(t, fmt.Sprintf("claim%d@example.com", i))
+		db.email(t, fmt.Sprintf("claim%d@example.com", i), bothKeys[i%2])
 	}
 	var mu sync.Mutex
 	var claimed []int64
 	counts := parallel(claimers, func(int) error {
 		for {
-			msgs, err := e.store.Claim(context.Background(), e.keys.ID(), e.clock.Now(), lease, 3)
+			msgs, err := db.ob.Claim(context.Background(), bothKeys, lease, 3)
 			if err != nil || len(msgs) == 0 {
 				return err
 			}
@@ -63,30 +46,49 @@ func TestClaimersNeverShareAMessage(t *testing.T) {
 
 func TestExpiredLeaseIsClaimedAgain(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, defaultPolicy)
-	e.register(t, "lease@example.com")
-	first := e.claim(t, 1)[0]
-	if first.Attempt != 1 || first.IdempotencyKey == "" || len(first.Payload) == 0 || !first.CreatedAt.Equal(t0) {
+	db := newOutboxDB(t)
+	db.email(t, "lease@example.com", keyCurrent)
+	first := db.claim(t, 1)[0]
+	if first.Attempt != 1 || first.IdempotencyKey == "" || len(first.Payload) == 0 || !bytes.Equal(first.KeyID, keyCurrent) {
 		t.Fatalf("first claim: %+v", first)
 	}
-	e.clock.Advance(lease - time.Microsecond)
-	e.claim(t, 0) // still leased
-	e.clock.Advance(time.Microsecond)
-	again := e.claim(t, 1)[0] // the first sender died
+	db.age(t, lease-time.Second)
+	db.claim(t, 0) // still leased
+	db.age(t, time.Second)
+	again := db.claim(t, 1)[0] // the first sender died
 	if again.ID != first.ID || again.IdempotencyKey != first.IdempotencyKey || again.Attempt != 2 {
 		t.Fatalf("re-claim: %+v, want message %d with key %s at attempt 2", again, first.ID, first.IdempotencyKey)
 	}
 }
 
-// outboxRow returns the outbox state of message id.
-func (e *env) outboxRow(t *testing.T, id int64) (status string, next time.Time, lastError *string) {
-	t.Helper()
-	err := e.pool.QueryRow(context.Background(),
-		`SELECT status, next_attempt_at, last_error FROM outbox WHERE id = $1`, id).Scan(&status, &next, &lastError)
-	if err != nil {
+// The lease and the retry delay run on the database's clock: no caller passes a time, so a
+// dispatcher whose host clock is off by any amount leases, and reschedules, exactly as long
+// as one whose clock is right.
+func TestLeasesAndRetriesRunOnTheDatabaseClock(t *testing.T) {
+	t.Parallel()
+	db := newOutboxDB(t)
+	ctx := context.Background()
+	id := db.email(t, "clock@example.com", keyCurrent)
+	m := db.claim(t, 1)[0]
+	if r := db.row(t, id); r.waiting || r.untilNext <= lease-time.Second || r.untilNext > lease {
+		t.Fatalf("after Claim: waiting %v, leased for %s; want a lease of %s from the database's now()", r.waiting, r.untilNext, lease)
+	}
+	if err := db.ob.MarkRetry(ctx, m.ID, m.Attempt, time.Hour, "provider said 503"); err != nil {
 		t.Fatal(err)
 	}
-	return status, next, lastError
+	if r := db.row(t, id); !r.waiting || r.untilNext <= time.Hour-time.Second || r.untilNext > time.Hour {
+		t.Fatalf("after MarkRetry: waiting %v, due in %s; want due in 1h by the database's clock", r.waiting, r.untilNext)
+	}
+	db.claim(t, 0)
+	db.age(t, time.Hour)
+	m = db.claim(t, 1)[0]
+	if err := db.ob.MarkSent(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	r := db.row(t, id)
+	if r.status != "sent" || r.sentAt == nil || r.now.Sub(*r.sentAt) > time.Second || r.now.Before(*r.sentAt) {
+		t.Fatalf("after MarkSent: %s at %v, want sent at the database's now() %v", r.status, r.sentAt, r.now)
+	}
 }
 
 func TestStaleSenderIsFenced(t *testing.T) {
@@ -94,80 +96,72 @@ func TestStaleSenderIsFenced(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name string
-		mark func(e *env, id int64, attempt int) error
+		mark func(db *outboxDB, id int64, attempt int) error
 	}{
-		{"retry", func(e *env, id int64, attempt int) error {
-			return e.store.MarkRetry(ctx, id, attempt, t0.Add(time.Hour), "stale")
+		{"retry", func(db *outboxDB, id int64, attempt int) error {
+			return db.ob.MarkRetry(ctx, id, attempt, time.Hour, "stale")
 		}},
-		{"dead", func(e *env, id int64, attempt int) error {
-			return e.store.MarkDead(ctx, id, attempt, e.clock.Now(), "stale")
+		{"dead", func(db *outboxDB, id int64, attempt int) error {
+			return db.ob.MarkDead(ctx, id, attempt, "stale")
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, defaultPolicy)
-			e.register(t, "fence@example.com")
-			stale := e.claim(t, 1)[0]
-			e.clock.Advance(lease)
-			current := e.claim(t, 1)[0]
-			if err := tt.mark(e, stale.ID, stale.Attempt); err != nil {
+			db := newOutboxDB(t)
+			db.email(t, "fence@example.com", keyCurrent)
+			stale := db.claim(t, 1)[0]
+			db.age(t, lease)
+			current := db.claim(t, 1)[0]
+			if err := tt.mark(db, stale.ID, stale.Attempt); err != nil {
 				t.Fatal(err)
 			}
-			status, next, lastErr := e.outboxRow(t, stale.ID)
-			if status != "pending" || !next.Equal(e.clock.Now().Add(lease)) || lastErr != nil {
-				t.Fatalf("after a stale mark: %s, due %v, error %v; want the current lease untouched", status, next, lastErr)
+			if r := db.row(t, stale.ID); r.status != "pending" || r.waiting || r.untilNext <= lease-time.Second || r.lastError != nil {
+				t.Fatalf("after a stale mark: %+v; want the current lease untouched", r)
 			}
-			if err := tt.mark(e, current.ID, current.Attempt); err != nil {
+			if err := tt.mark(db, current.ID, current.Attempt); err != nil {
 				t.Fatal(err)
 			}
-			if status, _, lastErr := e.outboxRow(t, current.ID); status == "pending" && lastErr == nil {
+			if r := db.row(t, current.ID); r.status == "pending" && r.lastError == nil {
 				t.Fatal("the current sender's mark was ignored")
 			}
 		})
 	}
 }
 
-func TestMarkRetryReschedules(t *testing.T) {
+func TestMarkRetryKeepsAStorableReason(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, defaultPolicy)
-	ctx := context.Background()
-	e.register(t, "retry@example.com")
-	m := e.claim(t, 1)[0]
-	retryAt := t0.Add(5 * time.Second)
-	if err := e.store.MarkRetry(ctx, m.ID, m.Attempt, retryAt, "provider said 503\x00\xff"); err != nil {
+	db := newOutboxDB(t)
+	id := db.email(t, "retry@example.com", keyCurrent)
+	m := db.claim(t, 1)[0]
+	if err := db.ob.MarkRetry(context.Background(), m.ID, m.Attempt, 0, "provider said 503\x00\xff"); err != nil {
 		t.Fatal(err)
 	}
-	if status, next, lastErr := e.outboxRow(t, m.ID); status != "pending" || !next.Equal(retryAt) || lastErr == nil {
-		t.Fatalf("after MarkRetry: %s, due %v, error %v", status, next, lastErr)
+	if r := db.row(t, id); r.status != "pending" || r.lastError == nil || *r.lastError != "provider said 503" {
+		t.Fatalf("after MarkRetry: %+v", r)
 	}
-	e.clock.Advance(5 * time.Second)
-	if again := e.claim(t, 1)[0]; again.Attempt != 2 {
+	if again := db.claim(t, 1)[0]; again.Attempt != 2 {
 		t.Fatalf("retry claimed at attempt %d, want 2", again.Attempt)
 	}
 }
 
-func TestDeadMessageMakesCodeUndeliverable(t *testing.T) {
+func TestLateAcceptanceDoesNotReviveADeadMessage(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, defaultPolicy)
+	db := newOutboxDB(t)
 	ctx := context.Background()
-	u := e.register(t, "dead@example.com")
-	m := e.claim(t, 1)[0]
-	if err := e.store.MarkDead(ctx, m.ID, m.Attempt, e.clock.Now(), "mailbox does not exist"); err != nil {
+	db.account(t, "dead@example.com", "pending")
+	id := db.email(t, "dead@example.com", keyCurrent)
+	m := db.claim(t, 1)[0]
+	if err := db.ob.MarkDead(ctx, m.ID, m.Attempt, "mailbox does not exist"); err != nil {
 		t.Fatal(err)
 	}
-	acct, err := e.store.Account(ctx, u.Email)
-	if err != nil || acct.Code == nil || !acct.Code.Undeliverable {
-		t.Fatalf("code %+v (%v), want undeliverable", acct.Code, err)
-	}
-	// A late acceptance from a stale sender does not revive a dead message.
-	if err := e.store.MarkSent(ctx, m.ID, e.clock.Now()); err != nil {
+	if err := db.ob.MarkSent(ctx, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	if status, _, _ := e.outboxRow(t, m.ID); status != "dead" {
-		t.Errorf("status %s, want dead", status)
+	if r := db.row(t, id); r.status != "dead" || r.codeSent != nil {
+		t.Errorf("after a late acceptance: %s, code sent at %v; want dead, code never sent", r.status, r.codeSent)
 	}
-	st, err := e.store.OutboxStats(ctx)
+	st, err := db.ob.OutboxStats(ctx)
 	if err != nil || st.Dead != 1 || st.Pending != 0 || !st.OldestPending.IsZero() {
 		t.Errorf("OutboxStats = %+v (%v), want one dead message", st, err)
 	}
@@ -175,79 +169,66 @@ func TestDeadMessageMakesCodeUndeliverable(t *testing.T) {
 
 func TestMarkSentTouchesOnlyItsOwnCode(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, defaultPolicy)
+	db := newOutboxDB(t)
 	ctx := context.Background()
-	u := e.register(t, "resent@example.com")
-	old := e.claim(t, 1)[0]
-	e.clock.Advance(defaultPolicy.ResendCooldown)
-	if _, err := e.svc.Resend(ctx, u); err != nil {
+	db.account(t, "resent@example.com", "pending")
+	old := db.email(t, "resent@example.com", keyCurrent)
+	current := db.email(t, "resent@example.com", keyCurrent) // a resend replaced the code
+	if err := db.ob.MarkSent(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.MarkSent(ctx, old.ID, e.clock.Now()); err != nil {
-		t.Fatal(err)
+	if r := db.row(t, current); r.codeSent != nil {
+		t.Fatalf("the old email's delivery started the new code's lifetime at %v", r.codeSent)
 	}
-	acct, _ := e.store.Account(ctx, u.Email)
-	if acct.Code == nil || acct.Code.SentAt != nil {
-		t.Fatalf("new code %+v: the old email's delivery started its lifetime", acct.Code)
-	}
-	st, err := e.store.OutboxStats(ctx)
-	if err != nil || st.Pending != 1 || !st.OldestPending.Equal(e.clock.Now()) {
+	st, err := db.ob.OutboxStats(ctx)
+	if err != nil || st.Pending != 1 || st.OldestPending.IsZero() {
 		t.Errorf("OutboxStats = %+v (%v), want the resent message pending", st, err)
 	}
-	e.deliverAll(t)
-	sentAt := e.clock.Now()
-	e.clock.Advance(time.Second)
-	e.deliverAll(t) // nothing left: a second delivery must not move the start
-	acct, _ = e.store.Account(ctx, u.Email)
-	if acct.Code == nil || acct.Code.SentAt == nil || !acct.Code.SentAt.Equal(sentAt) {
-		t.Fatalf("new code %+v, want sent at %v", acct.Code, sentAt)
+	if err := db.ob.MarkSent(ctx, current); err != nil {
+		t.Fatal(err)
+	}
+	first := db.row(t, current).codeSent
+	if err := db.ob.MarkSent(ctx, current); err != nil { // a second acceptance
+		t.Fatal(err)
+	}
+	if again := db.row(t, current).codeSent; first == nil || again == nil || !again.Equal(*first) {
+		t.Fatalf("code sent at %v, then %v: want the first acceptance to stay the start", first, again)
 	}
 }
 
-func TestWakeups(t *testing.T) {
+func TestClaimTakesWhatAnyOfItsKeysSealed(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, defaultPolicy)
-	ctx, cancel := context.WithCancel(context.Background())
-	wake := e.store.Wakeups(ctx, slog.New(slog.NewTextHandler(t.Output(), nil)))
-	receive := func(what string) {
-		t.Helper()
-		select {
-		case <-wake:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("no wake-up %s", what)
-		}
-	}
-	receive("on connecting")
-	e.register(t, "wake@example.com")
-	receive("after a commit")
-
-	// Kill the listener's connection: it must come back, and wake once on its return since
-	// notifications may have been missed meanwhile.
-	var killed int
-	err := e.pool.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE datname = current_database() AND query = 'LISTEN outbox'`).Scan(&killed)
-	if err != nil || killed != 1 {
-		t.Fatalf("terminated %d listeners (%v), want 1", killed, err)
-	}
-	receive("on reconnecting")
-	e.register(t, "wake-again@example.com")
-	receive("after a commit on the new connection")
-	cancel()
-	for range wake { // drains a wake-up sent before the cancellation, then ends
+	db := newOutboxDB(t)
+	db.email(t, "current@example.com", keyCurrent)
+	db.email(t, "previous@example.com", keyPrevious)
+	db.email(t, "other@example.com", []byte("someone else's key"))
+	db.claim(t, 0, []byte("yet another key"))
+	msgs := db.claim(t, 2, keyCurrent, keyPrevious)
+	if !bytes.Equal(msgs[0].KeyID, keyCurrent) || !bytes.Equal(msgs[1].KeyID, keyPrevious) {
+		t.Errorf("claimed key ids %q, %q; want each message's own", msgs[0].KeyID, msgs[1].KeyID)
 	}
 }
 
-func TestClaimTakesOnlyMessagesItCanOpen(t *testing.T) {
+func TestClaimWaitingTakesRetriesButNoLease(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, defaultPolicy)
-	e.register(t, "sealed@example.com")
-	other := []byte("otherkey")
-	msgs, err := e.store.Claim(context.Background(), other, e.clock.Now(), lease, 10)
-	if err != nil || len(msgs) != 0 {
-		t.Fatalf("Claim under another secret's key id = %d messages, %v; want none", len(msgs), err)
+	db := newOutboxDB(t)
+	ctx := context.Background()
+	leased := db.email(t, "leased@example.com", keyCurrent)
+	waiting := db.email(t, "waiting@example.com", keyCurrent)
+	db.claim(t, 2)
+	m := db.row(t, waiting)
+	if err := db.ob.MarkRetry(ctx, waiting, m.attempts, time.Hour, "503"); err != nil {
+		t.Fatal(err)
 	}
-	m := e.claim(t, 1)[0]
-	if want := e.clock.Now().Add(lease); !m.LeaseUntil.Equal(want) {
-		t.Fatalf("LeaseUntil = %v, want %v", m.LeaseUntil, want)
+	due := db.email(t, "due@example.com", keyCurrent)
+	if got := db.claim(t, 1); got[0].ID != due {
+		t.Fatalf("Claim took message %d, want only the due one (%d)", got[0].ID, due)
+	}
+	if msgs, err := db.ob.ClaimWaiting(ctx, bothKeys, lease, 10, time.Minute); err != nil || len(msgs) != 0 {
+		t.Fatalf("ClaimWaiting = %v (%v), want none: the retry was scheduled under a minute ago", msgs, err)
+	}
+	msgs, err := db.ob.ClaimWaiting(ctx, bothKeys, lease, 10, 0)
+	if err != nil || len(msgs) != 1 || msgs[0].ID != waiting {
+		t.Fatalf("ClaimWaiting = %v (%v), want only the waiting message %d, never leased %d", msgs, err, waiting, leased)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Reconnection backoff of the outbox listener.
@@ -15,41 +16,55 @@ const (
 	maxListenBackoff = 10 * time.Second
 )
 
-// Wakeups returns a channel that receives whenever an outbox message may have been committed:
-// on every NOTIFY on the outbox channel, and each time the listener (re)connects, since
-// notifications sent while it was away are lost. Sends never block; several wake-ups may merge
-// into one. The listener holds one connection of its own outside the pool, reconnects with
-// backoff when it dies, logging each loss to logger, and closes the channel once ctx ends.
-func (s *Store) Wakeups(ctx context.Context, logger *slog.Logger) <-chan struct{} {
-	wake := make(chan struct{}, 1)
-	go func() {
-		defer close(wake)
-		backoff := minListenBackoff
-		for {
-			listened, err := s.listen(ctx, wake)
-			if ctx.Err() != nil {
-				return
-			}
-			if listened {
-				backoff = minListenBackoff
-			}
-			logger.Warn("outbox listener lost its database connection; reconnecting",
-				"err", err, "retry_in", backoff)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, maxListenBackoff)
-		}
-	}()
-	return wake
+// Wakeups listens for committed outbox messages and tells a dispatcher about them.
+type Wakeups struct {
+	pool   *pgxpool.Pool
+	logger *slog.Logger
+	wake   chan struct{}
 }
 
-// listen connects, LISTENs on the outbox channel and signals wake on each notification until
-// the connection fails or ctx ends. It reports whether it got as far as listening.
-func (s *Store) listen(ctx context.Context, wake chan<- struct{}) (bool, error) {
-	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig)
+// NewWakeups returns a listener that, once Run runs, connects with pool's configuration and
+// logs to logger each loss of its connection.
+func NewWakeups(pool *pgxpool.Pool, logger *slog.Logger) *Wakeups {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Wakeups{pool: pool, logger: logger, wake: make(chan struct{}, 1)}
+}
+
+// C returns the channel that receives whenever an outbox message may have been committed:
+// on every NOTIFY on the outbox channel, and each time the listener (re)connects, since
+// notifications sent while it was away are lost. Sends never block; several wake-ups may
+// merge into one.
+func (w *Wakeups) C() <-chan struct{} { return w.wake }
+
+// Run listens until ctx is cancelled, then returns nil. It holds one connection of its own
+// outside the pool and reconnects with backoff when it dies.
+func (w *Wakeups) Run(ctx context.Context) error {
+	backoff := minListenBackoff
+	for {
+		listened, err := w.listen(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if listened {
+			backoff = minListenBackoff
+		}
+		w.logger.Warn("outbox listener lost its database connection; reconnecting",
+			"error", err.Error(), "retry_in_ms", backoff.Milliseconds())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxListenBackoff)
+	}
+}
+
+// listen connects, LISTENs on the outbox channel and signals on each notification until the
+// connection fails or ctx ends. It reports whether it got as far as listening.
+func (w *Wakeups) listen(ctx context.Context) (bool, error) {
+	conn, err := pgx.ConnectConfig(ctx, w.pool.Config().ConnConfig)
 	if err != nil {
 		return false, fmt.Errorf("connect: %w", err)
 	}
@@ -58,11 +73,11 @@ func (s *Store) listen(ctx context.Context, wake chan<- struct{}) (bool, error) 
 		defer cancel()
 		_ = conn.Close(closeCtx) // the connection is discarded either way
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+outboxChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
 		return false, fmt.Errorf("listen: %w", err)
 	}
 	for {
-		signal(wake)
+		signal(w.wake)
 		if _, err := conn.WaitForNotification(ctx); err != nil {
 			return true, fmt.Errorf("wait for notification: %w", err)
 		}

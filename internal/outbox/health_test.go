@@ -1,0 +1,168 @@
+package outbox_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/regapi/regapi/internal/mail"
+	"github.com/regapi/regapi/internal/outbox"
+	"github.com/regapi/regapi/internal/registration"
+)
+
+// switchProvider is a provider whose outage is switched on and off by the test. It answers
+// after latency, like a real one, and records how many sends it had in flight at most.
+type switchProvider struct {
+	latency  time.Duration
+	down     atomic.Bool
+	throttle atomic.Int64 // while down: a Retry-After to answer with, in nanoseconds; 0 for a 503
+	calls    atomic.Int64
+	inFlight atomic.Int64
+	peak     atomic.Int64
+}
+
+func (p *switchProvider) Send(ctx context.Context, _ mail.Message, _ string) error {
+	p.calls.Add(1)
+	n := p.inFlight.Add(1)
+	defer p.inFlight.Add(-1)
+	for peak := p.peak.Load(); n > peak && !p.peak.CompareAndSwap(peak, n); peak = p.peak.Load() {
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(p.latency):
+	}
+	if !p.down.Load() {
+		return nil
+	}
+	if ra := time.Duration(p.throttle.Load()); ra > 0 {
+		return &mail.ThrottledError{Err: errUnavailable, RetryAfter: ra}
+	}
+	return errUnavailable
+}
+
+// addBacklog adds n messages as an outage of some length leaves them: attempt attempts made,
+// each waiting out a backoff drawn as the dispatcher draws it.
+func (h *harness) addBacklog(cfg outbox.Config, n, attempt int) {
+	email := h.keys.seal(registration.ActivationEmail{To: "backlog@example.com", Code: testCode, ValidFor: time.Minute})
+	for range n {
+		id := h.store.add(email, h.keys.ids[rand.N(len(h.keys.ids))])
+		h.store.mu.Lock()
+		r := h.store.rows[id-1]
+		r.Attempt, r.failedAt = attempt, time.Now().Add(-cfg.WithDefaults().BaseBackoff)
+		r.due = r.failedAt.Add(cfg.WithDefaults().Backoff(attempt))
+		h.store.mu.Unlock()
+	}
+}
+
+// arrive adds registrations at perSecond until ctx ends, as the service's traffic would.
+func (h *harness) arrive(ctx context.Context, wg *sync.WaitGroup, perSecond int) {
+	wg.Go(func() {
+		tick := time.NewTicker(time.Second / time.Duration(perSecond))
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				h.addEmail(fmt.Sprintf("new%d@example.com", i))
+			}
+		}
+	})
+}
+
+// TestBacklogDrainsWithinSecondsOfRecovery replays the soak's outage at its load (150
+// registrations/s, a backlog of 2,302 emails) for outages of growing length, up to the
+// dead horizon: the backlog's messages then wait out backoffs of up to MaxBackoff. 99 % of
+// it must be sent within 10 s of the provider's recovery, never more than Concurrency at once.
+func TestBacklogDrainsWithinSecondsOfRecovery(t *testing.T) {
+	t.Parallel()
+	cfg := outbox.Config{From: "no-reply@regapi.local"} // production defaults: 1s poll, 5m max backoff
+	// Sequential: each case keeps a dispatcher busy, and they would slow each other down.
+	for _, attempt := range []int{8, cfg.WithDefaults().MaxAttempts - 2} {
+		t.Run(fmt.Sprintf("after attempt %d", attempt), func(t *testing.T) {
+			p := &switchProvider{latency: 10 * time.Millisecond}
+			p.down.Store(true)
+			h := newHarness(t, nil)
+			h.addBacklog(cfg, 2302, attempt)
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			defer cancel()
+			h.arrive(ctx, &wg, 150)
+			h.runWith(t, cfg, p)
+
+			// The outage goes on while the dispatcher probes, then the provider recovers.
+			probe := cfg.WithDefaults().ProbeInterval
+			eventually(t, "the provider fails", func() bool { return p.calls.Load() >= 3 })
+			time.Sleep(probe) // the sends claimed before the outage was known are answered
+			callsDown := p.calls.Load()
+			time.Sleep(8 * probe)
+			if probes := p.calls.Load() - callsDown; probes > 9 {
+				t.Errorf("%d sends in 8 probe intervals of a known outage, want one probe each", probes)
+			}
+			pending := h.store.count("pending")
+			p.down.Store(false)
+			recovered := time.Now()
+			within(t, 10*time.Second, "99% of the backlog is sent", func() bool {
+				return h.store.count("sent") >= pending*99/100
+			})
+			t.Logf("after attempt %d: %d pending at recovery, 99%% sent in %s", attempt, pending, time.Since(recovered).Round(time.Millisecond))
+			if peak := p.peak.Load(); peak > int64(cfg.WithDefaults().Concurrency) {
+				t.Errorf("%d sends at once, want at most Concurrency (%d)", peak, cfg.WithDefaults().Concurrency)
+			}
+			if dead := h.store.count("dead"); dead != 0 {
+				t.Errorf("%d emails given up on during the outage", dead)
+			}
+		})
+	}
+}
+
+// TestOutageHonoursRetryAfter: a provider that asks for a pause gets no probe, and no
+// drain, before it ends.
+func TestOutageHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
+	p := &switchProvider{}
+	p.down.Store(true)
+	p.throttle.Store(int64(400 * time.Millisecond))
+	h := newHarness(t, nil)
+	for i := range 50 {
+		h.add(t, fmt.Sprintf("a%d@example.com", i))
+	}
+	cfg := fast
+	cfg.Concurrency = 4
+	h.runWith(t, cfg, p)
+
+	eventually(t, "the outage is noticed", func() bool { return p.calls.Load() >= 4 })
+	time.Sleep(20 * time.Millisecond) // the last answers of the first claim come in
+	throttled := p.calls.Load()
+	time.Sleep(300 * time.Millisecond)
+	if n := p.calls.Load() - throttled; n != 0 {
+		t.Errorf("%d sends within the provider's Retry-After, want none", n)
+	}
+	p.down.Store(false)
+	eventually(t, "every email is sent after the pause", func() bool { return h.store.count("sent") == 50 })
+}
+
+// runWith starts the dispatcher on provider instead of the harness's fake one.
+func (h *harness) runWith(t *testing.T, cfg outbox.Config, provider mail.Provider) {
+	t.Helper()
+	h.providerOverride = provider
+	h.run(t, cfg)
+}
+
+// within fails t unless cond holds within limit.
+func within(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", limit, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
