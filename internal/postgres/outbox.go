@@ -96,13 +96,20 @@ func (o *Outbox) claim(ctx context.Context, query string, keyIDs [][]byte, lease
 	return msgs, nil
 }
 
+// markRetry and markDead find their one row by primary key: an equality on a unique key is
+// the cheapest plan there is, whatever the statistics.
+const (
+	markRetry = `UPDATE outbox SET next_attempt_at = now() + $3::interval, last_error = $4, retried_at = now()
+		WHERE id = $1 AND attempts = $2 AND status = 'pending'`
+	markDead = `UPDATE outbox SET status = 'dead', dead_at = now(), last_error = $3
+		WHERE id = $1 AND attempts = $2 AND status = 'pending'`
+)
+
 // MarkRetry implements outbox.Store: it makes message id due again delay after now(),
 // recording reason, unless the message was claimed again since attempt attempt or is no
 // longer pending. It returns a wrapped database error when the update fails.
 func (o *Outbox) MarkRetry(ctx context.Context, id int64, attempt int, delay time.Duration, reason string) error {
-	_, err := o.pool.Exec(ctx, `UPDATE outbox SET next_attempt_at = now() + $3::interval, last_error = $4,
-		retried_at = now()
-		WHERE id = $1 AND attempts = $2 AND status = 'pending'`, id, attempt, delay, errorText(reason))
+	_, err := o.pool.Exec(ctx, markRetry, id, attempt, delay, errorText(reason))
 	if err != nil {
 		return fmt.Errorf("reschedule outbox message %d: %w", id, err)
 	}
@@ -113,8 +120,7 @@ func (o *Outbox) MarkRetry(ctx context.Context, id int64, attempt int, delay tim
 // under the same staleness rule as MarkRetry. The code the message carries then counts as
 // undeliverable. It returns a wrapped database error when the update fails.
 func (o *Outbox) MarkDead(ctx context.Context, id int64, attempt int, reason string) error {
-	_, err := o.pool.Exec(ctx, `UPDATE outbox SET status = 'dead', dead_at = now(), last_error = $3
-		WHERE id = $1 AND attempts = $2 AND status = 'pending'`, id, attempt, errorText(reason))
+	_, err := o.pool.Exec(ctx, markDead, id, attempt, errorText(reason))
 	if err != nil {
 		return fmt.Errorf("mark outbox message %d dead: %w", id, err)
 	}
