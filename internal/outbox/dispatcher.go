@@ -76,17 +76,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	inFlight, due := 0, true
 	for ctx.Err() == nil {
 		if free := d.cfg.Concurrency - inFlight; due && free > 0 {
-			claimed, leaseEnd := d.claim(ctx, free)
-			for _, m := range claimed {
-				wg.Go(func() {
-					d.deliver(sendCtx, ctx.Done(), leaseEnd, m)
-					finished <- struct{}{}
-				})
-			}
-			inFlight += len(claimed)
+			started := d.start(ctx, sendCtx, &wg, finished, free)
+			inFlight += started
 			// A claim that filled every free slot may have left due messages behind: claim
 			// again as soon as a slot frees instead of waiting for the next tick.
-			due = len(claimed) == free
+			due = started == free
 		}
 		if p := d.pollInterval(); p != poll {
 			poll = p
@@ -111,6 +105,19 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.logger.Info("email dispatcher stopping", "in_flight", inFlight)
 	wg.Wait()
 	return nil
+}
+
+// start claims messages for up to free send slots and starts a send of each, which signals
+// finished when it is recorded. It returns how many it started.
+func (d *Dispatcher) start(ctx, sendCtx context.Context, wg *sync.WaitGroup, finished chan<- struct{}, free int) int {
+	claimed, leaseEnd := d.claim(ctx, free)
+	for _, m := range claimed {
+		wg.Go(func() {
+			d.deliver(sendCtx, ctx.Done(), leaseEnd, m)
+			finished <- struct{}{}
+		})
+	}
+	return len(claimed)
 }
 
 // pollInterval is how often to look for work without a wake-up: the probe pace while the

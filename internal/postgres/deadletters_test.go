@@ -37,14 +37,21 @@ func (db *outboxDB) dead(t *testing.T, email string, attempts int) int64 {
 	return id
 }
 
-func TestDeadEmailsAreListedWithoutTheirContent(t *testing.T) {
-	t.Parallel()
-	db := newOutboxDB(t)
+// twoDead gives up on an email to a@ after attemptsA attempts, then on one to b@ after
+// attemptsB, then commits a new email to b@, whose code replaces the dead one's.
+func twoDead(t *testing.T, attemptsA, attemptsB int) (db *outboxDB, a, b int64) {
+	t.Helper()
+	db = newOutboxDB(t)
 	db.account(t, "a@example.com", "pending")
 	db.account(t, "b@example.com", "pending")
-	first := db.dead(t, "a@example.com", 3)
-	second := db.dead(t, "b@example.com", 1)
-	db.email(t, "b@example.com", keyCurrent) // pending: not listed
+	a, b = db.dead(t, "a@example.com", attemptsA), db.dead(t, "b@example.com", attemptsB)
+	db.email(t, "b@example.com", keyCurrent)
+	return db, a, b
+}
+
+func TestDeadEmailsAreListedWithoutTheirContent(t *testing.T) {
+	t.Parallel()
+	db, first, second := twoDead(t, 3, 1) // and a pending email, not listed
 
 	dead, err := db.ob.DeadEmails(context.Background())
 	if err != nil {
@@ -153,12 +160,7 @@ func (db *outboxDB) rowIfAny(t *testing.T, id int64) outboxRow {
 
 func TestRetryAllDead(t *testing.T) {
 	t.Parallel()
-	db := newOutboxDB(t)
-	db.account(t, "a@example.com", "pending")
-	db.account(t, "b@example.com", "pending")
-	retried := db.dead(t, "a@example.com", 2)
-	stale := db.dead(t, "b@example.com", 2)
-	db.email(t, "b@example.com", keyCurrent)
+	db, retried, stale := twoDead(t, 2, 2)
 
 	results, err := db.ob.RetryAllDead(context.Background())
 	if err != nil {

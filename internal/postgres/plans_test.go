@@ -101,7 +101,7 @@ func loadStaleOutbox(t *testing.T) *pgxpool.Pool {
 
 // explain runs sql with args under EXPLAIN ANALYZE in a transaction it rolls back, with the
 // plan built for these arguments (custom) or for any (generic), and returns the plan.
-func explain(t *testing.T, pool *pgxpool.Pool, mode, sql string, args ...any) planNode {
+func explain(t testing.TB, pool *pgxpool.Pool, mode, sql string, args ...any) planNode {
 	t.Helper()
 	ctx := context.Background()
 	var plan []struct{ Plan planNode }
