@@ -15,8 +15,11 @@ func (d *Dispatcher) deliver(ctx context.Context, stop <-chan struct{}, leaseEnd
 	start := time.Now()
 	answered, err := d.send(ctx, m)
 	took := time.Since(start)
-	if answered && d.health.observe(err, time.Now()) {
-		d.logger.Info("email provider accepts again; sending the waiting emails now")
+	if answered {
+		if d.health.observe(err, time.Now()) {
+			d.logger.Info("email provider accepts again; sending the waiting emails now")
+		}
+		d.metrics.providerState(d.health.down())
 	}
 
 	o := d.cfg.decide(m, err)

@@ -105,6 +105,9 @@ func TestBacklogDrainsWithinSecondsOfRecovery(t *testing.T) {
 			if probes := p.calls.Load() - callsDown; probes > 9 {
 				t.Errorf("%d sends in 8 probe intervals of a known outage, want one probe each", probes)
 			}
+			if down := gauge(t, h, "regapi_email_provider_down"); down != 1 {
+				t.Errorf("regapi_email_provider_down = %v during the outage, want 1", down)
+			}
 			pending := h.store.count("pending")
 			p.down.Store(false)
 			recovered := time.Now()
@@ -114,6 +117,9 @@ func TestBacklogDrainsWithinSecondsOfRecovery(t *testing.T) {
 			t.Logf("after attempt %d: %d pending at recovery, 99%% sent in %s", attempt, pending, time.Since(recovered).Round(time.Millisecond))
 			if peak := p.peak.Load(); peak > int64(cfg.WithDefaults().Concurrency) {
 				t.Errorf("%d sends at once, want at most Concurrency (%d)", peak, cfg.WithDefaults().Concurrency)
+			}
+			if down := gauge(t, h, "regapi_email_provider_down"); down != 0 {
+				t.Errorf("regapi_email_provider_down = %v after recovery, want 0", down)
 			}
 			if dead := h.store.count("dead"); dead != 0 {
 				t.Errorf("%d emails given up on during the outage", dead)
@@ -165,4 +171,20 @@ func within(t *testing.T, limit time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// gauge returns the value of the gauge named name in h's registry.
+func gauge(t *testing.T, h *harness, name string) float64 {
+	t.Helper()
+	families, err := h.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

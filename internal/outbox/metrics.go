@@ -18,6 +18,7 @@ type Metrics struct {
 	attempts      *prometheus.CounterVec
 	sendDuration  prometheus.Histogram
 	acceptLatency prometheus.Histogram
+	providerDown  prometheus.Gauge
 }
 
 // NewMetrics creates the dispatcher's metrics and registers them with reg, unless reg is
@@ -26,6 +27,8 @@ type Metrics struct {
 //   - regapi_email_send_duration_seconds, how long one attempt took
 //   - regapi_email_accept_latency_seconds, from commit to the outbox until the provider
 //     accepted the email
+//   - regapi_email_provider_down, 1 while the dispatcher counts the provider as down and only
+//     probes it, 0 otherwise
 //
 // It panics, like prometheus.MustRegister, if the metrics are registered twice with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -44,12 +47,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from committing an email to the outbox until the provider accepted it.",
 			Buckets: prometheus.ExponentialBuckets(.05, 2, 16), // 50ms to about 27 minutes
 		}),
+		providerDown: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "regapi_email_provider_down",
+			Help: "1 while the email provider counts as down (failed several times in a row) and is only probed, 0 otherwise.",
+		}),
 	}
 	for _, o := range []string{outcomeSent, outcomeRetry, outcomeDead} {
 		m.attempts.WithLabelValues(o) // a series at zero reads better than a missing one
 	}
 	if reg != nil {
-		reg.MustRegister(m.attempts, m.sendDuration, m.acceptLatency)
+		reg.MustRegister(m.attempts, m.sendDuration, m.acceptLatency, m.providerDown)
 	}
 	return m
 }
@@ -67,4 +74,11 @@ func (m *Metrics) accepted(latency time.Duration) {
 		return
 	}
 	m.acceptLatency.Observe(max(latency, 0).Seconds())
+}
+
+func (m *Metrics) providerState(down bool) {
+	if m == nil {
+		return
+	}
+	m.providerDown.Set(map[bool]float64{false: 0, true: 1}[down])
 }
