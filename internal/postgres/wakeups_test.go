@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/regapi/regapi/internal/postgres"
 )
 
@@ -46,5 +48,39 @@ func TestWakeups(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Errorf("Run() = %v, want nil", err)
 		}
+	}
+}
+
+// A burst of commits shares a few notifications, and the last commit is never left without one.
+func TestNotifierMergesABurst(t *testing.T) {
+	t.Parallel()
+	db := newOutboxDB(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, db.pool.Config().ConnConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN outbox"); err != nil {
+		t.Fatal(err)
+	}
+	n := postgres.NewNotifier(db.pool)
+	go func() { _ = n.Run(ctx) }()
+	for range 1000 {
+		n.Wake()
+	}
+	received := 0
+	for {
+		waitCtx, stop := context.WithTimeout(ctx, 500*time.Millisecond)
+		_, err := conn.WaitForNotification(waitCtx)
+		stop()
+		if err != nil {
+			break
+		}
+		received++
+	}
+	if received < 1 || received > 3 {
+		t.Errorf("1000 commits in a burst sent %d notifications, want 1 to 3", received)
 	}
 }
