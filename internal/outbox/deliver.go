@@ -18,6 +18,10 @@ func (d *Dispatcher) deliver(ctx context.Context, stop <-chan struct{}, leaseEnd
 	if answered {
 		if d.health.observe(err, time.Now()) {
 			d.logger.Info("email provider accepts again; sending the waiting emails now")
+			select {
+			case d.recovered <- struct{}{}:
+			default: // Run is due to claim already
+			}
 		}
 		d.metrics.providerState(d.health.down())
 	}

@@ -28,6 +28,9 @@ type Dispatcher struct {
 	metrics  *Metrics
 	wake     <-chan struct{}
 	health   *health
+	// recovered receives when an answer ends a provider outage, so that the drain starts at
+	// once rather than at the next poll.
+	recovered chan struct{}
 }
 
 // NewDispatcher returns a Dispatcher that claims messages from store, unseals them with
@@ -42,14 +45,15 @@ func NewDispatcher(store Store, provider mail.Provider, opener Opener, cfg Confi
 	}
 	cfg = cfg.WithDefaults()
 	return &Dispatcher{
-		store:    store,
-		provider: provider,
-		opener:   opener,
-		cfg:      cfg,
-		logger:   logger,
-		metrics:  metrics,
-		wake:     wake,
-		health:   newHealth(cfg.ProbeInterval),
+		store:     store,
+		provider:  provider,
+		opener:    opener,
+		cfg:       cfg,
+		logger:    logger,
+		metrics:   metrics,
+		wake:      wake,
+		health:    newHealth(cfg.ProbeInterval),
+		recovered: make(chan struct{}, 1),
 	}
 }
 
@@ -59,18 +63,16 @@ func (d *Dispatcher) Config() Config { return d.cfg }
 // Run delivers messages until ctx is cancelled. It keeps up to Concurrency sends in flight,
 // claiming as many messages as there are free slots (fewer while the provider is down, see
 // health) whenever a wake-up comes and otherwise every PollInterval (ProbeInterval while the
-// provider is down). Each send has its own
-// SendTimeout and is not cut short by ctx: once ctx is cancelled Run claims nothing more,
-// waits for the sends in flight to finish and be recorded, and returns nil. Store failures
-// are logged and retried, never returned.
+// provider is down). Each send has its own SendTimeout and is not cut short by ctx: once
+// ctx is cancelled Run claims nothing more, waits for the sends in flight to finish and be
+// recorded, and returns nil. Store failures are logged and retried, never returned.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	wake := d.wake
 	sendCtx := context.WithoutCancel(ctx)
 	// Buffered for every slot, so that a finishing send never blocks after Run stopped.
 	finished := make(chan struct{}, d.cfg.Concurrency)
 	var wg sync.WaitGroup
-	poll := d.cfg.PollInterval
-	ticker := time.NewTicker(poll)
+	ticker := newPoller(d.cfg.PollInterval)
 	defer ticker.Stop()
 
 	inFlight, due := 0, true
@@ -82,10 +84,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			// again as soon as a slot frees instead of waiting for the next tick.
 			due = started == free
 		}
-		if p := d.pollInterval(); p != poll {
-			poll = p
-			ticker.Reset(p)
-		}
+		ticker.pace(d.pollInterval())
 		select {
 		case <-ctx.Done():
 		case <-finished:
@@ -99,6 +98,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			}
 			due = true
 		case <-ticker.C:
+			due = true
+		case <-d.recovered:
 			due = true
 		}
 	}
@@ -127,6 +128,24 @@ func (d *Dispatcher) pollInterval() time.Duration {
 		return min(d.cfg.ProbeInterval, d.cfg.PollInterval)
 	}
 	return d.cfg.PollInterval
+}
+
+// poller is a ticker whose interval changes with the provider's health.
+type poller struct {
+	*time.Ticker
+	interval time.Duration
+}
+
+func newPoller(interval time.Duration) *poller {
+	return &poller{Ticker: time.NewTicker(interval), interval: interval}
+}
+
+// pace makes the ticker tick every interval from now on, unless it does already.
+func (p *poller) pace(interval time.Duration) {
+	if interval != p.interval {
+		p.interval = interval
+		p.Reset(interval)
+	}
 }
 
 // drain receives whatever ch holds without waiting and returns how many values it took.
