@@ -16,7 +16,7 @@ func (d *Dispatcher) deliver(ctx context.Context, stop <-chan struct{}, leaseEnd
 	answered, err := d.send(ctx, m)
 	took := time.Since(start)
 	if answered {
-		if d.health.observe(err, time.Now()) {
+		if d.health.observe(err, start, time.Now()) {
 			d.logger.Info("email provider accepts again; sending the waiting emails now")
 			select {
 			case d.recovered <- struct{}{}:

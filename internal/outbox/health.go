@@ -13,6 +13,9 @@ import (
 // provider's.
 const outageStreak = 3
 
+// hungProbe is how many probe intervals a probe without an answer holds the next one back.
+const hungProbe = 4
+
 // health is the provider's state as one dispatcher sees it, and what that state lets it claim.
 // While the provider works, every free send slot is filled with due messages. Once it fails
 // outageStreak times in a row, it is down: the dispatcher sends one due message per interval
@@ -25,12 +28,13 @@ const outageStreak = 3
 type health struct {
 	interval time.Duration
 
-	mu        sync.Mutex
-	failures  int       // temporary failures in a row
-	draining  bool      // the provider came back: claim waiting messages too
-	probeOut  bool      // a probe was claimed and has not been answered yet
-	lastProbe time.Time // when the last probe was claimed
-	resumeAt  time.Time // no probe, and no drain, before this (the provider's Retry-After)
+	mu         sync.Mutex
+	failures   int       // temporary failures in a row
+	draining   bool      // the provider came back: claim waiting messages too
+	probeOut   bool      // a probe was claimed and has not been answered yet
+	lastProbe  time.Time // when the last probe was claimed
+	resumeAt   time.Time // no probe, and no drain, before this (the provider's Retry-After)
+	lastAnswer time.Time // when the provider last accepted or rejected an email
 }
 
 func newHealth(probeInterval time.Duration) *health { return &health{interval: probeInterval} }
@@ -49,8 +53,11 @@ func (h *health) plan(free int, now time.Time) claimPlan {
 	if h.failures < outageStreak {
 		return claimPlan{limit: free, waiting: h.draining && !now.Before(h.resumeAt)}
 	}
-	// A tenth of slack: a tick that comes a little early must not skip a whole interval.
-	if h.probeOut || now.Before(h.resumeAt) || now.Sub(h.lastProbe) < h.interval*9/10 || free == 0 {
+	// A probe waits for the answer to the one before, but not for long: against a provider
+	// that hangs, each probe would otherwise hold the next for a whole SendTimeout. A tenth of
+	// slack: a tick that comes a little early must not skip a whole interval.
+	since := now.Sub(h.lastProbe)
+	if (h.probeOut && since < hungProbe*h.interval) || now.Before(h.resumeAt) || since < h.interval*9/10 || free == 0 {
 		return claimPlan{}
 	}
 	h.probeOut, h.lastProbe = true, now
@@ -66,9 +73,9 @@ func (h *health) noProbe() {
 	h.probeOut = false
 }
 
-// observe takes in the provider's answer to one attempt at now. It reports whether that
-// answer ended an outage.
-func (h *health) observe(err error, now time.Time) (recovered bool) {
+// observe takes in the provider's answer, at now, to one attempt sent at sent. It reports
+// whether that answer ended an outage.
+func (h *health) observe(err error, sent, now time.Time) (recovered bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.probeOut = false
@@ -77,8 +84,11 @@ func (h *health) observe(err error, now time.Time) (recovered bool) {
 	case err == nil || mail.IsPermanent(err):
 		// A rejection of one email is an answer too: the provider is up.
 		recovered = h.failures >= outageStreak
-		h.failures = 0
+		h.failures, h.lastAnswer = 0, now
 		h.draining = h.draining || recovered
+	case sent.Before(h.lastAnswer):
+		// Sent before the provider last answered (a send that hung through the recovery):
+		// old news, which must not end the drain.
 	case errors.As(err, &throttled):
 		// A provider that asks for a pause gets it from the whole backlog, not only from
 		// the message it answered.

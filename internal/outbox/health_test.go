@@ -19,6 +19,7 @@ import (
 type switchProvider struct {
 	latency  time.Duration
 	down     atomic.Bool
+	hang     atomic.Bool  // while down: answer nothing until the sender gives up
 	throttle atomic.Int64 // while down: a Retry-After to answer with, in nanoseconds; 0 for a 503
 	calls    atomic.Int64
 	inFlight atomic.Int64
@@ -38,6 +39,10 @@ func (p *switchProvider) Send(ctx context.Context, _ mail.Message, _ string) err
 	}
 	if !p.down.Load() {
 		return nil
+	}
+	if p.hang.Load() {
+		<-ctx.Done()
+		return ctx.Err()
 	}
 	if ra := time.Duration(p.throttle.Load()); ra > 0 {
 		return &mail.ThrottledError{Err: errUnavailable, RetryAfter: ra}
@@ -152,6 +157,32 @@ func TestOutageHonoursRetryAfter(t *testing.T) {
 	}
 	p.down.Store(false)
 	eventually(t, "every email is sent after the pause", func() bool { return h.store.count("sent") == 50 })
+}
+
+// TestHangingProviderIsFoundBackSoon: against a provider that stopped answering, each probe
+// hangs for a whole SendTimeout; the next one must not wait for it, or the recovery is seen
+// up to SendTimeout late.
+func TestHangingProviderIsFoundBackSoon(t *testing.T) {
+	t.Parallel()
+	p := &switchProvider{}
+	p.down.Store(true)
+	p.hang.Store(true)
+	h := newHarness(t, nil)
+	cfg := outbox.Config{From: "no-reply@regapi.local", SendTimeout: 5 * time.Second}
+	h.addBacklog(cfg, 200, 8)
+	for i := range 20 {
+		h.add(t, fmt.Sprintf("due%d@example.com", i))
+	}
+	h.runWith(t, cfg, p)
+
+	// The first sends hang for a SendTimeout each before their failures show the outage.
+	within(t, 3*cfg.SendTimeout, "the outage is noticed", func() bool { return p.calls.Load() > 16 })
+	calls := p.calls.Load()
+	eventually(t, "a probe starts", func() bool { return p.calls.Load() > calls })
+	p.down.Store(false)                                   // right after a probe began to hang
+	recovered, hung := time.Now(), int(p.inFlight.Load()) // those wait out their SendTimeout
+	within(t, 3*time.Second, "all but the hung sends are sent", func() bool { return h.store.count("sent") >= 220-hung })
+	t.Logf("%d emails sent %s after the recovery, %d hung", 220-hung, time.Since(recovered).Round(time.Millisecond), hung)
 }
 
 // runWith starts the dispatcher on provider instead of the harness's fake one.
