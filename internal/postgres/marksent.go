@@ -69,7 +69,8 @@ func (o *Outbox) MarkSent(ctx context.Context, id int64) error {
 
 // Run records the marks of concurrent MarkSent calls in batches until ctx is cancelled.
 // Then it records what is queued and returns nil; later MarkSent calls record their marks
-// one by one, so that the sends a stopping dispatcher finishes are still recorded.
+// one by one, so that the sends a stopping dispatcher finishes are still recorded. One Run
+// at a time per Outbox.
 func (o *Outbox) Run(ctx context.Context) error {
 	o.sent.mu.Lock()
 	o.sent.running = true
