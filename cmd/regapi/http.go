@@ -23,7 +23,7 @@ import (
 const shutdownTimeout = 7 * time.Second
 
 // newAPI builds the HTTP API on store.
-func newAPI(ctx context.Context, cfg Config, logger *slog.Logger, store *postgres.Store, keys *registration.CodeKeys, reg *prometheus.Registry) (*httpapi.Server, error) {
+func newAPI(ctx context.Context, cfg Config, logger *slog.Logger, store *postgres.Accounts, keys *registration.CodeKeys, reg *prometheus.Registry) (*httpapi.Server, error) {
 	svc, err := registration.NewService(ctx, store, newHasher(cfg, reg), keys, cfg.Policy, time.Now)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,8 @@
 //	regapi migrate down [N]      revert the last N migrations (all without N)
 //	regapi migrate status        list migrations and whether each is applied
 //	regapi cleanup               apply the retention rules once
+//	regapi outbox dead           list dead emails
+//	regapi outbox retry ID...    make dead emails pending again (or --all)
 //	regapi healthcheck           exit 0 when the local server answers /healthz
 //	regapi version               print the version, commit and Go version
 //
@@ -33,6 +35,8 @@ commands:
   migrate down [N]    revert the last N migrations (all when N is omitted)
   migrate status      list the migrations
   cleanup             apply the retention rules once and print what they removed
+  outbox dead         list the emails given up on (dead)
+  outbox retry ID...  make dead emails pending again (--all: every one); stale ones are skipped
   healthcheck         exit 0 when the server at HTTP_ADDR answers /healthz
   version             print the version, commit and Go version of this build`
 
@@ -72,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		printVersion(stdout)
 		return nil
-	case "serve", "worker", "migrate", "cleanup":
+	case "serve", "worker", "migrate", "cleanup", "outbox":
 	default:
 		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 	}
@@ -94,6 +98,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, cfg, stdout, false)
 	case "cleanup":
 		return cleanup(ctx, cfg, stdout)
+	case "outbox":
+		return outboxCommand(ctx, cfg, rest, stdout)
 	default:
 		return migrate(ctx, cfg, rest, stdout)
 	}

@@ -29,16 +29,38 @@ func applyPoolDefaults(pcfg *pgxpool.Config, databaseURL string) {
 	}
 }
 
-// openDispatcherPool opens a pool like main's, of dispatcherConns connections, for the
-// email dispatcher.
-func openDispatcherPool(ctx context.Context, main *pgxpool.Pool) (*pgxpool.Pool, error) {
+// pools are the connection pools of serve and worker: main for the API and retention, and
+// the email dispatcher's, its own next to the API so that its claims and marks never wait
+// behind requests for a connection (the worker's dispatcher shares main).
+type pools struct {
+	main, dispatcher *pgxpool.Pool
+}
+
+// openPools opens the pools of serve (withHTTP) or worker.
+func openPools(ctx context.Context, databaseURL string, logger *slog.Logger, withHTTP bool) (pools, error) {
+	main, err := openPool(ctx, databaseURL, logger)
+	if err != nil {
+		return pools{}, err
+	}
+	if !withHTTP {
+		return pools{main: main, dispatcher: main}, nil
+	}
 	pcfg := main.Config()
 	pcfg.MaxConns, pcfg.MinConns = dispatcherConns, 0
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	dispatcher, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
-		return nil, fmt.Errorf("dispatcher database pool: %w", err)
+		main.Close()
+		return pools{}, fmt.Errorf("dispatcher database pool: %w", err)
 	}
-	return pool, nil
+	return pools{main: main, dispatcher: dispatcher}, nil
+}
+
+// close closes both pools.
+func (p pools) close() {
+	if p.dispatcher != p.main {
+		p.dispatcher.Close()
+	}
+	p.main.Close()
 }
 
 // openPool configures the connection pool without connecting: the API starts while the

@@ -15,15 +15,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/regapi/regapi/internal/mail"
 	"github.com/regapi/regapi/internal/outbox"
 	"github.com/regapi/regapi/internal/postgres"
 	"github.com/regapi/regapi/internal/registration"
 )
 
 // serve runs `regapi serve` (withHTTP) or `regapi worker` until ctx is cancelled or one of
-// its parts fails. Every long-running part (HTTP server, email dispatcher) runs under one
-// errgroup: the first failure cancels the others and is the exit error, so a port that cannot
-// be bound ends the process at once instead of leaving the dispatcher running alone.
+// its parts fails. Every long-running part runs under one errgroup: the HTTP server, the
+// email dispatcher with its wake-up listener and delivery batching, the NOTIFY sender and
+// retention. The first failure cancels the others and is the exit error, so a port that
+// cannot be bound ends the process at once.
 func serve(ctx context.Context, cfg Config, stdout io.Writer, withHTTP bool) error {
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	if cfg.CodeSecretGenerated {
@@ -40,36 +42,56 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer, withHTTP bool) err
 		}
 		defer ln.Close()
 	}
-	pool, err := openPool(ctx, cfg.DatabaseURL, logger)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
 	keys, err := codeKeys(cfg)
 	if err != nil {
 		return err
 	}
-	store := postgres.NewStore(pool)
+	provider, err := newProvider(cfg, stdout)
+	if err != nil {
+		return err
+	}
+	pools, err := openPools(ctx, cfg.DatabaseURL, logger, withHTTP)
+	if err != nil {
+		return err
+	}
+	defer pools.close() // after every part has returned: Wait comes first
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newOutboxCollector(postgres.NewOutbox(pool).OutboxStats, time.Now, logger), newBuildInfoCollector())
+		newOutboxCollector(postgres.NewOutbox(pools.main).OutboxStats, time.Now, logger), newBuildInfoCollector())
 
 	g, gctx := errgroup.WithContext(ctx)
-	retention := newRetention(pool, cfg, logger, reg)
+	retention := newRetention(pools.main, cfg, logger, reg)
 	g.Go(func() error { return retention.Run(gctx) })
-	if err := startDispatcher(gctx, g, cfg, pool, withHTTP, keys, logger, reg, stdout); err != nil {
+	startDispatcher(gctx, g, cfg, pools.dispatcher, provider, keys, logger, reg)
+	if !withHTTP {
+		logger.Info("email dispatcher started", "provider", cfg.MailProvider)
+		return g.Wait()
+	}
+	notifier := postgres.NewNotifier(pools.main)
+	g.Go(func() error { return notifier.Run(gctx) })
+	api, err := newAPI(gctx, cfg, logger, postgres.NewAccounts(pools.main, notifier.Wake), keys, reg)
+	if err != nil {
 		return errors.Join(err, stopGroup(g))
 	}
-	if withHTTP {
-		api, err := newAPI(gctx, cfg, logger, store, keys, reg)
-		if err != nil {
-			return errors.Join(err, stopGroup(g))
-		}
-		g.Go(func() error { return serveHTTP(gctx, api, ln, logger, cfg) })
-	} else {
-		logger.Info("email dispatcher started", "provider", cfg.MailProvider)
-	}
+	g.Go(func() error { return serveHTTP(gctx, api, ln, logger, cfg) })
 	return g.Wait()
+}
+
+// startDispatcher adds to g the email dispatcher on pool, with the wake-up listener that
+// tells it when emails were committed and the batching that records their delivery.
+func startDispatcher(ctx context.Context, g *errgroup.Group, cfg Config, pool *pgxpool.Pool, provider mail.Provider,
+	keys *registration.CodeKeys, logger *slog.Logger, reg *prometheus.Registry) {
+	store, wakeups := postgres.NewOutbox(pool), postgres.NewWakeups(pool, logger)
+	dispatcher := outbox.NewDispatcher(store, provider, keys, outbox.Config{
+		From:        cfg.MailFrom,
+		SendTimeout: cfg.MailSendTimeout,
+		MaxAttempts: cfg.MailMaxAttempts,
+		Concurrency: cfg.MailConcurrency,
+	}, logger, outbox.NewMetrics(reg), wakeups.C())
+	g.Go(func() error { return store.Run(ctx) })
+	g.Go(func() error { return wakeups.Run(ctx) })
+	// The dispatcher stops claiming when ctx ends and returns once its sends are done.
+	g.Go(func() error { return dispatcher.Run(ctx) })
 }
 
 // stopGroup is for a start-up that failed half way: the parts already in g are told to stop
@@ -84,39 +106,6 @@ func stopGroup(g *errgroup.Group) error {
 
 // errStartup cancels a group whose start-up failed.
 var errStartup = errors.New("start-up failed")
-
-// startDispatcher adds the email dispatcher to g. Next to the API it gets a pool of its own,
-// so that its claims and marks never wait behind requests for a connection.
-func startDispatcher(ctx context.Context, g *errgroup.Group, cfg Config, pool *pgxpool.Pool, withHTTP bool,
-	keys *registration.CodeKeys, logger *slog.Logger, reg *prometheus.Registry, stdout io.Writer) error {
-	provider, err := newProvider(cfg, stdout)
-	if err != nil {
-		return err
-	}
-	dispatcherPool := pool
-	if withHTTP {
-		if dispatcherPool, err = openDispatcherPool(ctx, pool); err != nil {
-			return err
-		}
-	}
-	store, wakeups := postgres.NewOutbox(dispatcherPool), postgres.NewWakeups(dispatcherPool, logger)
-	dispatcher := outbox.NewDispatcher(store, provider, keys, outbox.Config{
-		From:        cfg.MailFrom,
-		SendTimeout: cfg.MailSendTimeout,
-		MaxAttempts: cfg.MailMaxAttempts,
-		Concurrency: cfg.MailConcurrency,
-	}, logger, outbox.NewMetrics(reg), wakeups.C())
-	g.Go(func() error { return store.Run(ctx) })
-	g.Go(func() error { return wakeups.Run(ctx) })
-	g.Go(func() error {
-		if withHTTP {
-			defer dispatcherPool.Close()
-		}
-		// The dispatcher stops claiming when ctx ends and returns once its sends are done.
-		return dispatcher.Run(ctx)
-	})
-	return nil
-}
 
 // codeKeys returns the code keys of cfg: CODE_SECRET, and the retired CODE_SECRET_PREVIOUS.
 func codeKeys(cfg Config) (*registration.CodeKeys, error) {

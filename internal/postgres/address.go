@@ -64,11 +64,12 @@ func queueChange(b *pgx.Batch, email string, c registration.Change) error {
 }
 
 // insertCodeWithMessage commits an outgoing email and the code it carries, linked by
-// message_id so that MarkSent can start the code's lifetime. The message is due from the
-// code's issue time, the domain's clock.
+// message_id so that MarkSent can start the code's lifetime. The message is due at once by
+// the database's clock, which every lease and due time uses: a host whose clock runs ahead
+// must not delay its first send.
 const insertCodeWithMessage = `WITH message AS (
 		INSERT INTO outbox (recipient, payload, key_id, next_attempt_at, created_at)
-		VALUES ($5, $6, $7, $3, $3)
+		VALUES ($5, $6, $7, now(), $3)
 		RETURNING id
 	)
 	INSERT INTO activation_codes (user_id, code_hash, issued_at, attempts, message_id)

@@ -79,7 +79,6 @@ func openPool(t *testing.T, url string) *pgxpool.Pool {
 // env is the stores on a database of their own with a service on top of the accounts.
 type env struct {
 	pool     *pgxpool.Pool
-	store    *postgres.Store
 	accounts *postgres.Accounts
 	svc      *registration.Service
 	keys     *registration.CodeKeys
@@ -93,9 +92,13 @@ func newEnv(t *testing.T, policy registration.Policy) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{pool: pool, store: postgres.NewStore(pool), keys: keys, clock: newClock()}
 	// The accounts wake the outbox's dispatchers after each commit of an email, as served.
-	e.accounts = e.store.Accounts
+	notifier := postgres.NewNotifier(pool)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- notifier.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	e := &env{pool: pool, accounts: postgres.NewAccounts(pool, notifier.Wake), keys: keys, clock: newClock()}
 	e.svc, err = registration.NewService(context.Background(), e.accounts, fakeHasher{}, keys, policy, e.clock.Now)
 	if err != nil {
 		t.Fatal(err)
