@@ -41,18 +41,7 @@ func newAPI(ctx context.Context, cfg Config, logger *slog.Logger, store *postgre
 // without an error; then the listener closes and in-flight requests get shutdownTimeout to
 // finish. It returns the server's error when serving fails, and nil after a shutdown.
 func serveHTTP(ctx context.Context, api *httpapi.Server, ln net.Listener, logger *slog.Logger, cfg Config) error {
-	srv := &http.Server{
-		Handler:           api,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-		// OPTIONS * is an unknown target like any other (404), not net/http's empty 200.
-		DisableGeneralOptionsHandler: true,
-	}
+	srv := newHTTPServer(ctx, api, logger)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("regapi listening", "addr", ln.Addr().String(), "mail_provider", cfg.MailProvider)
@@ -82,6 +71,23 @@ func serveHTTP(ctx context.Context, api *httpapi.Server, ln net.Listener, logger
 		return fmt.Errorf("http server: %w", err)
 	}
 	return nil
+}
+
+// newHTTPServer returns the http.Server of api, with its timeouts and limits.
+func newHTTPServer(ctx context.Context, api http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// Requests do not end with the shutdown signal: in-flight ones finish.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// OPTIONS * is an unknown target like any other (404), not net/http's empty 200.
+		DisableGeneralOptionsHandler: true,
+	}
 }
 
 // newHasher returns the password hasher cfg describes, with its queue metrics on reg.

@@ -77,9 +77,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		printVersion(stdout)
 		return nil
 	case "serve", "worker", "migrate", "cleanup", "outbox":
-	default:
-		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+		return runWithConfig(ctx, cmd, rest, getenv, stdout)
 	}
+	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+}
+
+// runWithConfig runs a command that needs the configuration: it is read, and every problem
+// reported, before the command starts.
+func runWithConfig(ctx context.Context, cmd string, rest []string, getenv func(string) string, stdout io.Writer) error {
 	if cmd != "migrate" && cmd != "outbox" && len(rest) > 0 {
 		return fmt.Errorf("%w: %s takes no arguments", errUsage, cmd)
 	}
@@ -100,9 +105,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cleanup(ctx, cfg, stdout)
 	case "outbox":
 		return outboxCommand(ctx, cfg, rest, stdout)
-	default:
-		return migrate(ctx, cfg, rest, stdout)
 	}
+	return migrate(ctx, cfg, rest, stdout)
 }
 
 // printError writes err as one readable line, as the contract promises: no stack trace, no

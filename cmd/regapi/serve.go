@@ -27,11 +27,7 @@ import (
 // retention. The first failure cancels the others and is the exit error, so a port that
 // cannot be bound ends the process at once.
 func serve(ctx context.Context, cfg Config, stdout io.Writer, withHTTP bool) error {
-	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	if cfg.CodeSecretGenerated {
-		logger.Warn("CODE_SECRET is not set: using a random secret for this process; " +
-			"codes and emails issued by another process, or before a restart, will not work")
-	}
+	logger := newLogger(cfg, stdout)
 	var ln net.Listener
 	if withHTTP {
 		// Bound first: a taken port is the commonest start-up failure, and nothing else has
@@ -55,10 +51,7 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer, withHTTP bool) err
 		return err
 	}
 	defer pools.close() // after every part has returned: Wait comes first
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newOutboxCollector(postgres.NewOutbox(pools.main).OutboxStats, time.Now, logger), newBuildInfoCollector())
-
+	reg := newRegistry(pools.main, logger)
 	g, gctx := errgroup.WithContext(ctx)
 	retention := newRetention(pools.main, cfg, logger, reg)
 	g.Go(func() error { return retention.Run(gctx) })
@@ -75,6 +68,24 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer, withHTTP bool) err
 	}
 	g.Go(func() error { return serveHTTP(gctx, api, ln, logger, cfg) })
 	return g.Wait()
+}
+
+// newLogger returns the JSON logger of serve and worker, warning when CODE_SECRET was made up.
+func newLogger(cfg Config, stdout io.Writer) *slog.Logger {
+	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if cfg.CodeSecretGenerated {
+		logger.Warn("CODE_SECRET is not set: using a random secret for this process; " +
+			"codes and emails issued by another process, or before a restart, will not work")
+	}
+	return logger
+}
+
+// newRegistry returns the metrics registry with the process, build and outbox collectors.
+func newRegistry(pool *pgxpool.Pool, logger *slog.Logger) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newOutboxCollector(postgres.NewOutbox(pool).OutboxStats, time.Now, logger), newBuildInfoCollector())
+	return reg
 }
 
 // startDispatcher adds to g the email dispatcher on pool, with the wake-up listener that
