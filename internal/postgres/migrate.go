@@ -107,6 +107,36 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 // a no-op when the schema is current. It returns an error when the database is unreachable or
 // a migration fails; the migrations before the failing one stay applied.
 func (m *Migrator) Up(ctx context.Context) error {
+	return m.withApplied(ctx, func(conn *pgxpool.Conn, all []migration, applied map[int]struct{}) error {
+		for _, mig := range all {
+			if _, ok := applied[mig.version]; ok {
+				continue
+			}
+			if err := apply(ctx, conn, mig); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func apply(ctx context.Context, conn *pgxpool.Conn, mig migration) error {
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, mig.up); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, mig.version, mig.name)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("apply migration %d_%s: %w", mig.version, mig.name, err)
+	}
+	return nil
+}
+
+// withApplied loads the binary's migrations and, holding the migration lock, the versions
+// applied, and passes both to fn.
+func (m *Migrator) withApplied(ctx context.Context, fn func(*pgxpool.Conn, []migration, map[int]struct{}) error) error {
 	all, err := loadMigrations(m.fsys)
 	if err != nil {
 		return err
@@ -116,22 +146,7 @@ func (m *Migrator) Up(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, mig := range all {
-			if _, ok := applied[mig.version]; ok {
-				continue
-			}
-			err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, mig.up); err != nil {
-					return err
-				}
-				_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, mig.version, mig.name)
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("apply migration %d_%s: %w", mig.version, mig.name, err)
-			}
-		}
-		return nil
+		return fn(conn, all, applied)
 	})
 }
 
@@ -139,15 +154,7 @@ func (m *Migrator) Up(ctx context.Context) error {
 // its own transaction. It returns an error when the database is unreachable, when an applied
 // migration is unknown to this binary, or when a down migration fails.
 func (m *Migrator) Down(ctx context.Context, n int) error {
-	all, err := loadMigrations(m.fsys)
-	if err != nil {
-		return err
-	}
-	return m.locked(ctx, func(conn *pgxpool.Conn) error {
-		applied, err := appliedVersions(ctx, conn)
-		if err != nil {
-			return err
-		}
+	return m.withApplied(ctx, func(conn *pgxpool.Conn, all []migration, applied map[int]struct{}) error {
 		versions := slices.Sorted(maps.Keys(applied))
 		slices.Reverse(versions)
 		if n > 0 && n < len(versions) {
