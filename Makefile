@@ -36,7 +36,7 @@ BENCH_OUT       ?= $(if $(filter smoke,$(BENCH_MODE)),bin/bench-smoke,bench/resu
 BENCH_ADMIN_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 bench:
 	CGO_ENABLED=0 $(GO) build -trimpath $(if $(BENCH_PROFILE),-tags pprof) -o bin/regapi-bench ./cmd/regapi
-	$(GO) build -o bin/loadgen ./cmd/loadgen
+	cd bench && $(GO) build -o ../bin/loadgen .
 	./bin/loadgen -mode $(BENCH_MODE) -regapi bin/regapi-bench -admin-url '$(BENCH_ADMIN_URL)' -out $(BENCH_OUT) \
 		$(if $(BENCH_PROFILE),-pprof) $(if $(BENCH_MAILPIT_URL),-mailpit $(BENCH_MAILPIT_URL))
 

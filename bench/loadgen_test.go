@@ -1,6 +1,9 @@
 package main
 
 import (
+	"image/png"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -20,24 +23,36 @@ func TestLatencyPercentiles(t *testing.T) {
 	}
 }
 
-func TestNiceScale(t *testing.T) {
-	tests := []struct{ v, top, step float64 }{
-		{0, 1, 0.2},
-		{83, 100, 20},
-		{1410, 1500, 500},
-		{0.33, 0.4, 0.1},
+func TestChartIsAPNG(t *testing.T) {
+	r := &report{Ceilings: map[string]ceiling{"default": {HashesPerSecond: 40}}, Results: []result{
+		{Scenario: "register", Hash: "default", Concurrency: 8, Goodput: 35, LatencyMS: percentiles{P99: 400}},
+		{Scenario: "register", Hash: "default", Concurrency: 64, Goodput: 38, LatencyMS: percentiles{P99: 3000}},
+		{Scenario: "me", Hash: "cheap", Concurrency: 8, Goodput: 900, LatencyMS: percentiles{P99: 12}},
+	}}
+	path := filepath.Join(t.TempDir(), "chart.png")
+	if err := writeChart(path, r); err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		if top, step := niceScale(tt.v); top != tt.top || step != tt.step {
-			t.Errorf("niceScale(%v) = %v, %v; want %v, %v", tt.v, top, step, tt.top, tt.step)
-		}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := png.DecodeConfig(f)
+	if err != nil || cfg.Width < 1000 || cfg.Height < 600 {
+		t.Errorf("chart.png: %+v, %v; want a PNG of at least 1000×600", cfg, err)
 	}
 }
 
-func TestProcStatFields(t *testing.T) {
-	name, fields := procStatFields([]byte("1234 (regapi (x)) S 1 2 3 4 5 6 7 8 9 10 150 25 0 0"))
-	if name != "regapi (x)" || len(fields) != 15 || fields[11] != "150" || fields[12] != "25" {
-		t.Errorf("procStatFields = %q, %q", name, fields)
+func TestCPUTimeOfThisProcess(t *testing.T) {
+	before := cpuTime(os.Getpid())
+	for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); {
+	}
+	if after := cpuTime(os.Getpid()); after <= before {
+		t.Errorf("cpuTime after 50 ms of spinning = %v, before %v: want more", after, before)
+	}
+	if rss(os.Getpid()) <= 0 || machineCPU() <= 0 {
+		t.Errorf("rss = %d, machineCPU = %v: want both above zero", rss(os.Getpid()), machineCPU())
 	}
 }
 

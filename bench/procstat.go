@@ -1,18 +1,24 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
-// clockTicks is USER_HZ, the unit of the CPU times in /proc/<pid>/stat: 100 on every Linux
-// architecture Go supports.
-const clockTicks = 100
+// proc is the /proc file system, or nil where there is none: then every figure read from it
+// is zero.
+var proc = func() *procfs.FS {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return nil
+	}
+	return &fs
+}()
 
 // procUsage is what a measured window cost, read from /proc.
 type procUsage struct {
@@ -59,7 +65,7 @@ func watchUntil(pid int, from time.Time, stop <-chan struct{}) <-chan procUsage 
 		start := time.Now()
 		cpu0, self0, db0, all0 := cpuTime(pid), cpuTime(os.Getpid()), postgresCPU(), machineCPU()
 		resetHWM := os.WriteFile(filepath.Join("/proc", strconv.Itoa(pid), "clear_refs"), []byte("5"), 0) == nil
-		sampled := memStatus(pid, "VmRSS")
+		sampled := rss(pid)
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 	sampling:
@@ -68,7 +74,7 @@ func watchUntil(pid int, from time.Time, stop <-chan struct{}) <-chan procUsage 
 			case <-stop:
 				break sampling
 			case <-tick.C:
-				sampled = max(sampled, memStatus(pid, "VmRSS"))
+				sampled = max(sampled, rss(pid))
 			}
 		}
 		u := procUsage{
@@ -80,7 +86,7 @@ func watchUntil(pid int, from time.Time, stop <-chan struct{}) <-chan procUsage 
 			peakRSS:    sampled,
 		}
 		if resetHWM {
-			u.peakRSS = max(u.peakRSS, memStatus(pid, "VmHWM"))
+			u.peakRSS = max(u.peakRSS, highWaterRSS(pid))
 		}
 		out <- u
 	}()
@@ -89,68 +95,71 @@ func watchUntil(pid int, from time.Time, stop <-chan struct{}) <-chan procUsage 
 
 // cpuTime returns the user plus system CPU time process pid has used, zero when unknown.
 func cpuTime(pid int) time.Duration {
-	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if proc == nil {
+		return 0
+	}
+	p, err := proc.Proc(pid)
 	if err != nil {
 		return 0
 	}
-	_, fields := procStatFields(data)
-	if len(fields) < 13 {
+	st, err := p.Stat()
+	if err != nil {
 		return 0
 	}
-	// Fields 14 and 15 of stat (utime, stime) are 12 and 13 after the command name.
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / clockTicks
+	return seconds(st.CPUTime())
 }
 
-// procStatFields splits /proc/<pid>/stat into the command name and the fields after it. The
-// name is in parentheses and may itself contain spaces and parentheses.
-func procStatFields(data []byte) (string, []string) {
-	open, end := bytes.IndexByte(data, '('), bytes.LastIndexByte(data, ')')
-	if open < 0 || end < open {
-		return "", nil
+// rss and highWaterRSS return pid's resident set (VmRSS) and its high-water mark (VmHWM), in
+// bytes.
+func rss(pid int) int64 { return memStatus(pid, func(s procfs.ProcStatus) uint64 { return s.VmRSS }) }
+func highWaterRSS(pid int) int64 {
+	return memStatus(pid, func(s procfs.ProcStatus) uint64 { return s.VmHWM })
+}
+
+func memStatus(pid int, field func(procfs.ProcStatus) uint64) int64 {
+	if proc == nil {
+		return 0
 	}
-	return string(data[open+1 : end]), strings.Fields(string(data[end+1:]))
-}
-
-// memStatus returns a "kB" line of /proc/<pid>/status, such as VmRSS or VmHWM, in bytes.
-func memStatus(pid int, key string) int64 {
-	return memStatusFile(filepath.Join("/proc", strconv.Itoa(pid), "status"), key)
+	p, err := proc.Proc(pid)
+	if err != nil {
+		return 0
+	}
+	st, err := p.NewStatus()
+	if err != nil {
+		return 0
+	}
+	return int64(field(st))
 }
 
 // machineCPU returns the CPU time all processes have spent busy, from /proc/stat.
 func machineCPU() time.Duration {
-	data, err := os.ReadFile("/proc/stat")
+	if proc == nil {
+		return 0
+	}
+	st, err := proc.Stat()
 	if err != nil {
 		return 0
 	}
-	line, _, _ := strings.Cut(string(data), "\n")
-	fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
-	var busy int64
-	for i, f := range fields[1:] {
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		v, _ := strconv.ParseInt(f, 10, 64)
-		busy += v
-	}
-	return time.Duration(busy) * time.Second / clockTicks
+	c := st.CPUTotal
+	return seconds(c.User + c.Nice + c.System + c.IRQ + c.SoftIRQ + c.Steal)
 }
 
 // postgresCPU returns the CPU time of every process named postgres on the machine, by pid.
 func postgresCPU() map[int]time.Duration {
-	matches, _ := filepath.Glob("/proc/[0-9]*/stat")
 	out := map[int]time.Duration{}
-	for _, m := range matches {
-		data, err := os.ReadFile(m)
-		if err != nil {
+	if proc == nil {
+		return out
+	}
+	procs, err := proc.AllProcs()
+	if err != nil {
+		return out
+	}
+	for _, p := range procs {
+		st, err := p.Stat()
+		if err != nil || st.Comm != "postgres" {
 			continue
 		}
-		if name, _ := procStatFields(data); name != "postgres" {
-			continue
-		}
-		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(m)))
-		out[pid] = cpuTime(pid)
+		out[p.PID] = seconds(st.CPUTime())
 	}
 	return out
 }
@@ -164,3 +173,5 @@ func cpuSince(then, now map[int]time.Duration) time.Duration {
 	}
 	return d
 }
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -105,15 +105,14 @@ type machine struct {
 
 func describeMachine(ctx context.Context, adminURL string) machine {
 	m := machine{Cores: runtime.NumCPU(), GoVersion: runtime.Version(), CPU: "unknown"}
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.Lines(string(data)) {
-			if name, ok := strings.CutPrefix(line, "model name"); ok {
-				m.CPU = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
-				break
-			}
+	if proc != nil {
+		if cpus, err := proc.CPUInfo(); err == nil && len(cpus) > 0 {
+			m.CPU = cpus[0].ModelName
+		}
+		if mem, err := proc.Meminfo(); err == nil && mem.MemTotalBytes != nil {
+			m.MemoryGiB = int(*mem.MemTotalBytes >> 30)
 		}
 	}
-	m.MemoryGiB = int(memStatusFile("/proc/meminfo", "MemTotal") >> 30)
 	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = "Linux " + strings.TrimSpace(string(data))
 	}
@@ -122,19 +121,4 @@ func describeMachine(ctx context.Context, adminURL string) machine {
 		conn.Close(ctx)
 	}
 	return m
-}
-
-// memStatusFile reads a "kB" line of a /proc file such as /proc/meminfo, in bytes.
-func memStatusFile(path, key string) int64 {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(data)) {
-		if rest, ok := strings.CutPrefix(line, key+":"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
