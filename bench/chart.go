@@ -88,7 +88,6 @@ func (p panel) plot() (*plot.Plot, error) {
 	pl := plot.New()
 	pl.Title.Text = p.title
 	pl.X.Label.Text = "concurrency"
-	pl.X.Scale = plot.LogScale{}
 	pl.Y.Min = 0
 	pl.Legend.Top = true
 	pl.Add(plotter.NewGrid())
@@ -121,6 +120,10 @@ func (p panel) plot() (*plot.Plot, error) {
 		}
 		pl.Legend.Add(s.name, line)
 	}
+	if len(ticks) == 0 {
+		return pl, nil
+	}
+	pl.X.Scale = plot.LogScale{}
 	if len(ticks) == 1 {
 		// A log axis needs a range: widen a single concurrency by half on either side.
 		pl.X.Min, pl.X.Max = ticks[0].Value/1.5, ticks[0].Value*1.5

@@ -31,10 +31,12 @@ type emailResult struct {
 	AnsweredToAcceptedMS percentiles `json:"answered_to_accepted_ms"`
 	// DrainSeconds (burst): from the last 201 until the last email was accepted.
 	DrainSeconds float64 `json:"drain_seconds,omitempty"`
-	ServerCores  float64 `json:"server_cpu_cores"`
-	DBCores      float64 `json:"postgres_cpu_cores"`
-	PeakRSSMiB   float64 `json:"peak_rss_mib"`
-	Note         string  `json:"note,omitempty"`
+	// DeliveredPerSecond is the pace of acceptances, from the first to the last.
+	DeliveredPerSecond float64 `json:"delivered_per_second"`
+	ServerCores        float64 `json:"server_cpu_cores"`
+	DBCores            float64 `json:"postgres_cpu_cores"`
+	PeakRSSMiB         float64 `json:"peak_rss_mib"`
+	Note               string  `json:"note,omitempty"`
 }
 
 // emailPipeline measures commit → accepted latency at a steady registration rate, then the
@@ -100,7 +102,7 @@ func (b *bench) delivery(ctx context.Context, srv *server, rec *recorder, users 
 	r.DBCores = u.dbCPU.Seconds() / u.wall.Seconds()
 	r.PeakRSSMiB = float64(u.peakRSS) / (1 << 20)
 	var answered []time.Duration
-	var lastAccept time.Time
+	var firstAccept, lastAccept time.Time
 	for _, e := range emails {
 		at, acc, ok := b.provider.delivery(e)
 		if !ok {
@@ -111,6 +113,12 @@ func (b *bench) delivery(ctx context.Context, srv *server, rec *recorder, users 
 		if acc.After(lastAccept) {
 			lastAccept = acc
 		}
+		if firstAccept.IsZero() || acc.Before(firstAccept) {
+			firstAccept = acc
+		}
+	}
+	if span := lastAccept.Sub(firstAccept).Seconds(); r.Delivered > 1 && span > 0 {
+		r.DeliveredPerSecond = float64(r.Delivered-1) / span
 	}
 	r.AnsweredToAcceptedMS = latencyPercentiles(answered)
 	if r.Name == "burst" && r.Delivered == len(emails) && len(emails) > 0 {
@@ -121,8 +129,8 @@ func (b *bench) delivery(ctx context.Context, srv *server, rec *recorder, users 
 		return err
 	}
 	r.CommitToAcceptedMS = latencyPercentiles(committed)
-	b.logf("email %-6s %d registered (%.0f/s), %d delivered, commit→accepted p50 %.1f ms p99 %.1f ms, drain %.2f s, regapi cpu %.2f, postgres cpu %.2f %s",
-		r.Name, r.Registrations, r.RegisteredPerSecond, r.Delivered, r.CommitToAcceptedMS.P50, r.CommitToAcceptedMS.P99,
+	b.logf("email %-6s %d registered (%.0f/s), %d delivered (%.1f/s), commit→accepted p50 %.1f ms p99 %.1f ms, drain %.2f s, regapi cpu %.2f, postgres cpu %.2f %s",
+		r.Name, r.Registrations, r.RegisteredPerSecond, r.Delivered, r.DeliveredPerSecond, r.CommitToAcceptedMS.P50, r.CommitToAcceptedMS.P99,
 		r.DrainSeconds, r.ServerCores, r.DBCores, r.Note)
 	return nil
 }

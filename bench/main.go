@@ -36,24 +36,29 @@ func main() {
 
 // options are loadgen's command-line settings.
 type options struct {
-	mode     string
-	regapi   string
-	adminURL string
-	out      string
-	mailpit  string
-	pprof    bool
-	only     map[string]bool // parts to run: default, cheap, email
-	dbParams string          // added to each server's DATABASE_URL query
-	conc     string          // overrides the plan's concurrencies
-	window   time.Duration   // overrides the plan's measured window
-	rate     float64         // overrides the plan's steady registration rate
+	mode      string
+	regapi    string
+	adminURL  string
+	out       string
+	mailpit   string
+	pprof     bool
+	only      map[string]bool   // parts to run: default, cheap, email
+	dbParams  string            // added to each server's DATABASE_URL query
+	conc      string            // overrides the plan's concurrencies
+	window    time.Duration     // overrides the plan's measured window
+	rate      float64           // overrides the plan's steady registration rate
+	sizes     []int             // scale mode: accounts to preload
+	serverEnv map[string]string // settings added to every regapi under test
+	scenarios map[string]bool   // endpoints measured: register, activate, me
+	delay     time.Duration     // the fake provider's latency
+	burst     int               // overrides the plan's burst size
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.mode, "mode", "full", "full (a few minutes) or smoke (a few seconds)")
+	fs.StringVar(&o.mode, "mode", "full", "full (a few minutes), smoke (a few seconds) or scale (preloaded databases; long)")
 	fs.StringVar(&o.regapi, "regapi", "bin/regapi", "the regapi binary to benchmark")
 	fs.StringVar(&o.adminURL, "admin-url", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
 		"PostgreSQL URL of a role that may CREATE DATABASE; each server gets a fresh database there")
@@ -65,6 +70,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.conc, "concurrency", "", "comma-separated concurrencies instead of the mode's (e.g. 64)")
 	fs.DurationVar(&o.window, "window", 0, "measured time of each point instead of the mode's")
 	fs.Float64Var(&o.rate, "rate", 0, "registrations/s of the email pipeline's steady run instead of the mode's")
+	sizes := fs.String("sizes", "1000000,10000000", "scale mode: comma-separated numbers of accounts to preload")
+	env := fs.String("server-env", "", "settings added to every regapi under test, e.g. GOGC=200,HASH_CONCURRENCY=3")
+	scenarios := fs.String("scenarios", "register,activate,me", "the endpoints measured by the default and cheap parts")
+	fs.DurationVar(&o.delay, "provider-delay", 0, "how long the fake email provider takes to answer, e.g. 200ms")
+	fs.IntVar(&o.burst, "burst", 0, "registrations of the email pipeline's burst instead of the mode's")
 	only := fs.String("only", "default,cheap,email", "the parts to run, comma-separated: default (hash), cheap (hash), email")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -76,14 +86,26 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		}
 		o.only[part] = true
 	}
-	if o.mode != "full" && o.mode != "smoke" {
-		return o, fmt.Errorf("-mode: want full or smoke, got %q", o.mode)
+	if o.mode != "full" && o.mode != "smoke" && o.mode != "scale" {
+		return o, fmt.Errorf("-mode: want full, smoke or scale, got %q", o.mode)
+	}
+	var err error
+	if o.sizes, err = wholeNumbers("-sizes", *sizes); err != nil {
+		return o, err
+	}
+	if o.serverEnv, err = settings(*env); err != nil {
+		return o, err
+	}
+	o.scenarios = map[string]bool{}
+	for s := range strings.SplitSeq(*scenarios, ",") {
+		o.scenarios[strings.TrimSpace(s)] = true
 	}
 	return o, nil
 }
 
 // plan is how long and how hard each part of a run goes.
 type plan struct {
+	scale       scalePlan
 	concurrency []int
 	warmup      time.Duration // load before each measured window, not recorded
 	window      time.Duration // measured time of each point
@@ -96,11 +118,45 @@ type plan struct {
 
 func planFor(mode string) plan {
 	if mode == "smoke" {
-		return plan{concurrency: []int{8}, warmup: 200 * time.Millisecond, window: time.Second,
+		return plan{scale: scalePlan{sizes: []int{10_000}, costRuns: 300, backlog: 1000, drainFor: 30 * time.Second}, concurrency: []int{8}, warmup: 200 * time.Millisecond, window: time.Second,
 			ceilingFor: 500 * time.Millisecond, steadyRate: 50, steadyFor: 2 * time.Second, burst: 200, retries: 0}
+	}
+	scale := scalePlan{costRuns: 3000, backlog: 50_000, drainFor: 3 * time.Minute}
+	if mode == "scale" {
+		return plan{scale: scale, concurrency: []int{64}, warmup: 2 * time.Second, window: 10 * time.Second,
+			ceilingFor: 3 * time.Second, retries: 1}
 	}
 	return plan{concurrency: []int{8, 64, 256}, warmup: 2 * time.Second, window: 10 * time.Second,
 		ceilingFor: 3 * time.Second, steadyRate: 200, steadyFor: 10 * time.Second, burst: 5000, retries: 2}
+}
+
+// wholeNumbers parses a comma-separated list of positive whole numbers.
+func wholeNumbers(flagName, list string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(list, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || c < 1 {
+			return nil, fmt.Errorf("%s: want positive whole numbers, got %q", flagName, f)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// settings parses KEY=VALUE,KEY=VALUE.
+func settings(list string) (map[string]string, error) {
+	out := map[string]string{}
+	if strings.TrimSpace(list) == "" {
+		return out, nil
+	}
+	for kv := range strings.SplitSeq(list, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("-server-env: want KEY=VALUE, got %q", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -121,14 +177,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if o.rate > 0 {
 		p.steadyRate = o.rate
 	}
+	if o.mode == "scale" {
+		p.scale.sizes = o.sizes
+	}
+	if o.burst > 0 {
+		p.burst = o.burst
+	}
 	if o.conc != "" {
-		p.concurrency = nil
-		for f := range strings.SplitSeq(o.conc, ",") {
-			c, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || c < 1 {
-				return fmt.Errorf("-concurrency: want whole numbers, got %q", f)
-			}
-			p.concurrency = append(p.concurrency, c)
+		if p.concurrency, err = wholeNumbers("-concurrency", o.conc); err != nil {
+			return err
 		}
 	}
 	b, err := newBench(ctx, o, p, stdout)

@@ -5,8 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/procfs"
 )
 
@@ -144,7 +146,30 @@ func machineCPU() time.Duration {
 	return seconds(c.User + c.Nice + c.System + c.IRQ + c.SoftIRQ + c.Steal)
 }
 
-// postgresCPU returns the CPU time of every process named postgres on the machine, by pid.
+// postmaster is the pid of the benchmark's PostgreSQL server when it runs on this machine:
+// then only its processes count as PostgreSQL's CPU, not those of other clusters.
+var postmaster atomic.Int64
+
+// findPostmaster sets postmaster from the parent of a backend of the server at adminURL.
+func findPostmaster(ctx context.Context, adminURL string) {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil || proc == nil {
+		return
+	}
+	defer conn.Close(ctx)
+	var pid int
+	if conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid) != nil {
+		return
+	}
+	if p, err := proc.Proc(pid); err == nil {
+		if st, err := p.Stat(); err == nil && st.Comm == "postgres" {
+			postmaster.Store(int64(st.PPID))
+		}
+	}
+}
+
+// postgresCPU returns the CPU time of every process of the benchmark's PostgreSQL server
+// (of every process named postgres, when it is not known), by pid.
 func postgresCPU() map[int]time.Duration {
 	out := map[int]time.Duration{}
 	if proc == nil {
@@ -157,6 +182,9 @@ func postgresCPU() map[int]time.Duration {
 	for _, p := range procs {
 		st, err := p.Stat()
 		if err != nil || st.Comm != "postgres" {
+			continue
+		}
+		if pm := int(postmaster.Load()); pm != 0 && st.PPID != pm && st.PID != pm {
 			continue
 		}
 		out[p.PID] = seconds(st.CPUTime())

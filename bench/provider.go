@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,7 +34,12 @@ type fakeProvider struct {
 	repeats  int                  // requests repeating a key
 	times    []time.Time          // every acceptance, in order
 	arrived  chan struct{}        // signalled on every acceptance
+
+	delay atomic.Int64 // nanoseconds each answer waits: a provider's latency
 }
+
+// setDelay makes every answer from now on wait d, as a provider with that latency would.
+func (p *fakeProvider) setDelay(d time.Duration) { p.delay.Store(int64(d)) }
 
 func newFakeProvider(forward string) *fakeProvider {
 	return &fakeProvider{
@@ -68,6 +74,9 @@ func (p *fakeProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if m == nil {
 		http.Error(w, `{"Error":"no code in the text"}`, http.StatusBadRequest)
 		return
+	}
+	if d := time.Duration(p.delay.Load()); d > 0 {
+		sleep(r.Context(), d)
 	}
 	status, answer := http.StatusOK, []byte(`{"ID":"bench"}`)
 	if p.forward != "" {
@@ -155,6 +164,9 @@ func (p *fakeProvider) delivery(to string) (answered, accepted time.Time, ok boo
 	accepted, ok = p.accepted[to]
 	return p.expected[to], accepted, ok
 }
+
+// acceptedCount counts the addresses in to that an email was accepted for.
+func (p *fakeProvider) acceptedCount(to []string) int { return len(to) - p.missing(to) }
 
 // missing counts the addresses in to that no email was accepted for yet.
 func (p *fakeProvider) missing(to []string) int {

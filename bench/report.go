@@ -88,6 +88,7 @@ type report struct {
 	Results         []result           `json:"results"`
 	Email           []emailResult      `json:"email"`
 	Targets         []target           `json:"targets"`
+	Scale           []scaleResult      `json:"scale,omitempty"`
 }
 
 // sane reports a run that measured nothing, which means the harness or regapi is broken.
@@ -102,6 +103,13 @@ func (r *report) sane() error {
 	for _, e := range r.Email {
 		if e.Registrations == 0 || e.Delivered == 0 {
 			problems = append(problems, fmt.Errorf("email %s: %d registered, %d delivered", e.Name, e.Registrations, e.Delivered))
+		}
+	}
+	for _, sr := range r.Scale {
+		for _, p := range sr.Points {
+			if p.PerSecond == 0 {
+				problems = append(problems, fmt.Errorf("scale, %d accounts, %s: nothing succeeded", sr.Accounts, p.Name))
+			}
 		}
 	}
 	return errors.Join(problems...)
@@ -130,7 +138,7 @@ func writeReport(r *report, dir string, w io.Writer) error {
 	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(md.String()), 0o644); err != nil {
 		return err
 	}
-	if err := writeChart(filepath.Join(dir, "chart.png"), r); err != nil {
+	if err := writeChart(filepath.Join(dir, "chart.png"), r); err != nil && len(r.Results) > 0 {
 		return fmt.Errorf("chart: %w", err)
 	}
 	fmt.Fprint(w, "\n"+md.String())
@@ -163,8 +171,8 @@ func writeTables(w io.Writer, r *report) {
 			res.LatencyMS.P99, res.LatencyMS.Max, target, statusList(res.Statuses), res.ServerCores, res.CPUPerOKMS,
 			res.PeakRSSMiB, res.DBCores, res.LoadgenCores, res.MachineCores, res.EmailsPerSecond)
 	}
-	fmt.Fprintln(w, "\n| email run | registered | registered/s | delivered | commit→accepted p50 / p99 / max ms | 201→accepted p50 / p99 ms | drain after last 201 | regapi CPU | peak RSS MiB |")
-	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "\n| email run | registered | registered/s | delivered | delivered/s | commit→accepted p50 / p99 / max ms | 201→accepted p50 / p99 ms | drain after last 201 | regapi CPU | peak RSS MiB |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, e := range r.Email {
 		run := fmt.Sprintf("steady %.0f/s", e.OfferedRate)
 		drain := "–"
@@ -172,10 +180,11 @@ func writeTables(w io.Writer, r *report) {
 			run = fmt.Sprintf("burst, concurrency %d", e.Concurrency)
 			drain = fmt.Sprintf("%.2f s", e.DrainSeconds)
 		}
-		fmt.Fprintf(w, "| %s | %d | %.0f | %d | %.1f / %.1f / %.1f | %.1f / %.1f | %s | %.2f | %.0f |\n",
-			run, e.Registrations, e.RegisteredPerSecond, e.Delivered, e.CommitToAcceptedMS.P50, e.CommitToAcceptedMS.P99,
+		fmt.Fprintf(w, "| %s | %d | %.0f | %d | %.1f | %.1f / %.1f / %.1f | %.1f / %.1f | %s | %.2f | %.0f |\n",
+			run, e.Registrations, e.RegisteredPerSecond, e.Delivered, e.DeliveredPerSecond, e.CommitToAcceptedMS.P50, e.CommitToAcceptedMS.P99,
 			e.CommitToAcceptedMS.Max, e.AnsweredToAcceptedMS.P50, e.AnsweredToAcceptedMS.P99, drain, e.ServerCores, e.PeakRSSMiB)
 	}
+	writeScaleTables(w, r.Scale)
 	fmt.Fprintln(w, "\n| target | measured | limit | met |")
 	fmt.Fprintln(w, "|---|--:|--:|---|")
 	for _, t := range r.Targets {
@@ -185,6 +194,79 @@ func writeTables(w io.Writer, r *report) {
 		}
 		fmt.Fprintf(w, "| %s | %s | %s %s | %s |\n", t.Name, t.fmt(t.Value), t.Cmp, t.fmt(t.Limit), met)
 	}
+}
+
+// writeScaleTables writes the scale mode's points as ratios to the empty database, and the
+// cost of one registration at each size.
+func writeScaleTables(w io.Writer, rs []scaleResult) {
+	if len(rs) == 0 {
+		return
+	}
+	fmt.Fprint(w, "\n| point (per second; ratio to the empty database) |")
+	for _, r := range rs {
+		fmt.Fprintf(w, " %d accounts |", r.Accounts)
+	}
+	fmt.Fprint(w, "\n|---|")
+	for range rs {
+		fmt.Fprint(w, "--:|")
+	}
+	for i, p := range rs[0].Points {
+		fmt.Fprintf(w, "\n| %s |", p.Name)
+		for _, r := range rs {
+			if i >= len(r.Points) {
+				fmt.Fprint(w, " – |")
+				continue
+			}
+			q := r.Points[i]
+			fmt.Fprintf(w, " %.1f (%.2f)", q.PerSecond, q.Ratio)
+			if q.OfCeiling > 0 {
+				fmt.Fprintf(w, ", %.0f %% of ceiling", 100*q.OfCeiling)
+			}
+			if q.Note != "" {
+				fmt.Fprintf(w, " [%s]", q.Note)
+			}
+			fmt.Fprint(w, " |")
+		}
+	}
+	fmt.Fprintln(w)
+	costRow(w, rs, "preload, s", func(r scaleResult) float64 { return r.PreloadSeconds }, "%.0f")
+	costRow(w, rs, "bytes per account (tables + indexes)", func(r scaleResult) float64 { return r.BytesPerAccount }, "%.0f")
+	writeCostRows(w, rs)
+	for _, r := range rs {
+		if r.SlowestDelivery != "" {
+			fmt.Fprintf(w, "\nMost PostgreSQL time during delivery, %d accounts: %s\n", r.Accounts, r.SlowestDelivery)
+		}
+	}
+}
+
+func writeCostRows(w io.Writer, rs []scaleResult) {
+	rows := []struct {
+		name string
+		f    func(cost) float64
+		fmt  string
+	}{
+		{"per registration: round trips", func(c cost) float64 { return c.RoundTrips }, "%.2f"},
+		{"per registration: statements", func(c cost) float64 { return c.Statements }, "%.2f"},
+		{"per registration: commits", func(c cost) float64 { return c.Commits }, "%.2f"},
+		{"per registration: rows written", func(c cost) float64 { return c.RowsWritten }, "%.2f"},
+		{"per registration: WAL bytes", func(c cost) float64 { return c.WALBytes }, "%.0f"},
+		{"per registration: WAL bytes without full-page images", func(c cost) float64 { return c.WALBytesNoFPI }, "%.0f"},
+		{"per registration: full-page images", func(c cost) float64 { return c.FullPageImages }, "%.2f"},
+		{"per registration: regapi CPU-ms outside the hash", func(c cost) float64 { return c.RegapiCPUNoHash }, "%.3f"},
+		{"per registration: PostgreSQL CPU-ms", func(c cost) float64 { return c.PostgresCPUMS }, "%.3f"},
+		{"shared-buffer hit rate during the cost run", func(c cost) float64 { return c.BufferHitRate }, "%.3f"},
+	}
+	for _, row := range rows {
+		costRow(w, rs, row.name, func(r scaleResult) float64 { return row.f(r.Cost) }, row.fmt)
+	}
+}
+
+func costRow(w io.Writer, rs []scaleResult, name string, f func(scaleResult) float64, format string) {
+	fmt.Fprintf(w, "| %s |", name)
+	for _, r := range rs {
+		fmt.Fprintf(w, " "+format+" |", f(r))
+	}
+	fmt.Fprintln(w)
 }
 
 func statusList(s map[string]int) string {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -22,6 +23,7 @@ import (
 // server is one regapi process under test, with its own fresh database.
 type server struct {
 	name, url   string
+	tag         int // tells its addresses from those of other servers of the run
 	dbName      string
 	databaseURL string
 	cmd         *exec.Cmd
@@ -35,17 +37,33 @@ func (s *server) pid() int { return s.cmd.Process.Pid }
 
 func (s *server) nextUser() int64 { return s.users.Add(1) }
 
-// startServer creates a fresh database, migrates it and starts `regapi serve` on a free
-// local port with the fake email provider, per-IP limits off (all load comes from one
-// address) and codes valid for an hour (accounts wait a while between registering and
-// activating). extra overrides or adds settings. It returns once /readyz answers 200.
+// startServer creates a fresh database, migrates it and starts `regapi serve` on it (see
+// serveOn); the database is dropped when the server stops.
 func (b *bench) startServer(ctx context.Context, name string, extra map[string]string) (*server, error) {
 	b.seq++
-	s := &server{name: name, dbName: fmt.Sprintf("regapi_bench_%s_%d", b.runID, b.seq), exited: make(chan error, 1)}
-	var err error
-	if s.databaseURL, err = createDatabase(ctx, b.o.adminURL, s.dbName); err != nil {
+	dbName := fmt.Sprintf("regapi_bench_%s_%d", b.runID, b.seq)
+	databaseURL, err := createDatabase(ctx, b.o.adminURL, dbName)
+	if err != nil {
 		return nil, err
 	}
+	s, err := b.serveOn(ctx, name, databaseURL, extra, nil)
+	if err != nil {
+		dropDatabase(b, dbName)
+		return nil, err
+	}
+	s.dbName = dbName
+	return s, nil
+}
+
+// serveOn migrates the database at databaseURL, runs prepare on it when not nil, and starts
+// `regapi serve` on a free local port with the fake email provider, per-IP limits off (all
+// load comes from one address) and codes valid for an hour (accounts wait a while between
+// registering and activating). extra overrides or adds settings. It returns once /readyz
+// answers 200. The database outlives the server.
+func (b *bench) serveOn(ctx context.Context, name, databaseURL string, extra map[string]string,
+	prepare func(context.Context, string) error) (*server, error) {
+	b.servers++
+	s := &server{name: name, tag: b.servers, databaseURL: databaseURL, exited: make(chan error, 1)}
 	serverURL, err := withParams(s.databaseURL, b.o.dbParams)
 	if err != nil {
 		return nil, err
@@ -55,17 +73,7 @@ func (b *bench) startServer(ctx context.Context, name string, extra map[string]s
 		return nil, err
 	}
 	s.url = "http://127.0.0.1:" + port
-	env := map[string]string{
-		"PATH":                  os.Getenv("PATH"),
-		"HOME":                  os.Getenv("HOME"),
-		"DATABASE_URL":          serverURL,
-		"HTTP_ADDR":             "127.0.0.1:" + port,
-		"MAIL_PROVIDER":         "mailpit",
-		"MAILPIT_URL":           b.provider.url,
-		"CODE_SECRET":           b.codeSecret,
-		"ACTIVATION_CODE_TTL":   "1h",
-		"RATE_LIMIT_PER_MINUTE": "0",
-	}
+	env := b.serverEnv(serverURL, port)
 	if b.o.pprof {
 		pp, err := freePort()
 		if err != nil {
@@ -84,29 +92,61 @@ func (b *bench) startServer(ctx context.Context, name string, extra map[string]s
 	migrate := exec.CommandContext(ctx, b.o.regapi, "migrate", "up")
 	migrate.Env = environ
 	if out, err := migrate.CombinedOutput(); err != nil {
-		s.dropDatabase(b)
 		return nil, fmt.Errorf("%s migrate up: %w: %s", b.o.regapi, err, bytes.TrimSpace(out))
 	}
-	if s.logFile, err = os.CreateTemp("", "regapi-bench-*.log"); err != nil {
+	if prepare != nil {
+		if err := prepare(ctx, databaseURL); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.start(ctx, b, environ); err != nil {
 		return nil, err
+	}
+	b.logf("regapi (%s) serving on %s, database %s", name, s.url, databaseName(databaseURL))
+	if s.pprofAddr != "" {
+		b.logf("regapi (%s) profiler on http://%s/debug/pprof/", name, s.pprofAddr)
+	}
+	return s, nil
+}
+
+// serverEnv is the environment of every regapi under test; -server-env adds to it.
+func (b *bench) serverEnv(databaseURL, port string) map[string]string {
+	env := map[string]string{
+		"PATH":                  os.Getenv("PATH"),
+		"HOME":                  os.Getenv("HOME"),
+		"DATABASE_URL":          databaseURL,
+		"HTTP_ADDR":             "127.0.0.1:" + port,
+		"MAIL_PROVIDER":         "mailpit",
+		"MAILPIT_URL":           b.provider.url,
+		"CODE_SECRET":           b.codeSecret,
+		"ACTIVATION_CODE_TTL":   "1h",
+		"RATE_LIMIT_PER_MINUTE": "0",
+	}
+	for k, v := range b.o.serverEnv {
+		env[k] = v
+	}
+	return env
+}
+
+func (s *server) start(ctx context.Context, b *bench, environ []string) error {
+	var err error
+	if s.logFile, err = os.CreateTemp("", "regapi-bench-*.log"); err != nil {
+		return err
 	}
 	s.cmd = exec.Command(b.o.regapi, "serve")
 	s.cmd.Env = environ
 	s.cmd.Stdout, s.cmd.Stderr = s.logFile, s.logFile
 	if err := s.cmd.Start(); err != nil {
 		s.cleanup(b)
-		return nil, fmt.Errorf("start %s serve: %w", b.o.regapi, err)
+		return fmt.Errorf("start %s serve: %w", b.o.regapi, err)
 	}
 	go func() { s.exited <- s.cmd.Wait() }()
 	if err := s.waitReady(ctx, 30*time.Second); err != nil {
+		tail := s.logTail()
 		s.stop(b)
-		return nil, fmt.Errorf("regapi (%s) did not become ready: %w; its log ends with:\n%s", name, err, s.logTail())
+		return fmt.Errorf("regapi (%s) did not become ready: %w; its log ends with:\n%s", s.name, err, tail)
 	}
-	b.logf("regapi (%s hash) serving on %s, database %s", name, s.url, s.dbName)
-	if s.pprofAddr != "" {
-		b.logf("regapi (%s hash) profiler on http://%s/debug/pprof/", name, s.pprofAddr)
-	}
-	return s, nil
+	return nil
 }
 
 func (s *server) waitReady(ctx context.Context, limit time.Duration) error {
@@ -132,7 +172,8 @@ func (s *server) waitReady(ctx context.Context, limit time.Duration) error {
 	return fmt.Errorf("no 200 from /readyz within %s", limit)
 }
 
-// stop sends SIGTERM, waits for the exit (killing after 15 s) and drops the database.
+// stop sends SIGTERM, waits for the exit (killing after 15 s) and drops the database, if
+// the server made it.
 func (s *server) stop(b *bench) {
 	if s.cmd != nil && s.cmd.Process != nil {
 		_ = s.cmd.Process.Signal(syscall.SIGTERM)
@@ -159,17 +200,32 @@ func (s *server) cleanup(b *bench) {
 }
 
 func (s *server) dropDatabase(b *bench) {
+	if s.dbName != "" {
+		dropDatabase(b, s.dbName)
+	}
+}
+
+func dropDatabase(b *bench, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, b.o.adminURL)
 	if err != nil {
-		b.logf("drop database %s: %v", s.dbName, err)
+		b.logf("drop database %s: %v", name, err)
 		return
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{s.dbName}.Sanitize()+" WITH (FORCE)"); err != nil {
-		b.logf("drop database %s: %v", s.dbName, err)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		b.logf("drop database %s: %v", name, err)
 	}
+}
+
+// databaseName is the database a PostgreSQL URL names.
+func databaseName(databaseURL string) string {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimPrefix(u.Path, "/")
 }
 
 // logTail returns the last few KiB of the server's output.
