@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -97,40 +98,43 @@ func watchUntil(pid int, from time.Time, stop <-chan struct{}) <-chan procUsage 
 
 // cpuTime returns the user plus system CPU time process pid has used, zero when unknown.
 func cpuTime(pid int) time.Duration {
-	if proc == nil {
-		return 0
-	}
-	p, err := proc.Proc(pid)
-	if err != nil {
-		return 0
-	}
-	st, err := p.Stat()
+	st, err := process(pid, procfs.Proc.Stat)
 	if err != nil {
 		return 0
 	}
 	return seconds(st.CPUTime())
 }
 
-// rss and highWaterRSS return pid's resident set (VmRSS) and its high-water mark (VmHWM), in
-// bytes.
-func rss(pid int) int64 { return memStatus(pid, func(s procfs.ProcStatus) uint64 { return s.VmRSS }) }
-func highWaterRSS(pid int) int64 {
-	return memStatus(pid, func(s procfs.ProcStatus) uint64 { return s.VmHWM })
+// rss returns pid's resident set (VmRSS) in bytes, zero when unknown.
+func rss(pid int) int64 {
+	st, err := process(pid, procfs.Proc.NewStatus)
+	if err != nil {
+		return 0
+	}
+	return int64(st.VmRSS)
 }
 
-func memStatus(pid int, field func(procfs.ProcStatus) uint64) int64 {
-	if proc == nil {
+// highWaterRSS returns the high-water mark of pid's resident set (VmHWM) in bytes, zero
+// when unknown.
+func highWaterRSS(pid int) int64 {
+	st, err := process(pid, procfs.Proc.NewStatus)
+	if err != nil {
 		return 0
+	}
+	return int64(st.VmHWM)
+}
+
+// process reads one file of /proc/<pid> with read.
+func process[T any](pid int, read func(procfs.Proc) (T, error)) (T, error) {
+	var zero T
+	if proc == nil {
+		return zero, errors.New("no /proc")
 	}
 	p, err := proc.Proc(pid)
 	if err != nil {
-		return 0
+		return zero, err
 	}
-	st, err := p.NewStatus()
-	if err != nil {
-		return 0
-	}
-	return int64(field(st))
+	return read(p)
 }
 
 // machineCPU returns the CPU time all processes have spent busy, from /proc/stat.
