@@ -72,7 +72,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.rate, "rate", 0, "registrations/s of the email pipeline's steady run instead of the mode's")
 	sizes := fs.String("sizes", "1000000,10000000", "scale mode: comma-separated numbers of accounts to preload")
 	env := fs.String("server-env", "", "settings added to every regapi under test, e.g. GOGC=200,HASH_CONCURRENCY=3")
-	scenarios := fs.String("scenarios", "register,activate,me", "the endpoints measured by the default and cheap parts")
+	scenarios := fs.String("scenarios", "register,activate,me", "the endpoints measured by the default and cheap parts; in scale mode, cost measures only the cost per registration, three times")
 	fs.DurationVar(&o.delay, "provider-delay", 0, "how long the fake email provider takes to answer, e.g. 200ms")
 	fs.IntVar(&o.burst, "burst", 0, "registrations of the email pipeline's burst instead of the mode's")
 	only := fs.String("only", "default,cheap,email", "the parts to run, comma-separated: default (hash), cheap (hash), email")

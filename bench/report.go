@@ -233,6 +233,10 @@ func writeScaleTables(w io.Writer, rs []scaleResult) {
 	costRow(w, rs, "bytes per account (tables + indexes)", func(r scaleResult) float64 { return r.BytesPerAccount }, "%.0f")
 	writeCostRows(w, rs)
 	for _, r := range rs {
+		for i, c := range r.CostAgain {
+			fmt.Fprintf(w, "\nCost run %d, %d accounts, right after the one above: %.0f WAL bytes per registration, %.0f without full-page images, %.2f full-page images\n",
+				i+2, r.Accounts, c.WALBytes, c.WALBytesNoFPI, c.FullPageImages)
+		}
 		if r.SlowestDelivery != "" {
 			fmt.Fprintf(w, "\nMost PostgreSQL time during delivery, %d accounts: %s\n", r.Accounts, r.SlowestDelivery)
 		}

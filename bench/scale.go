@@ -20,11 +20,14 @@ type scalePlan struct {
 
 // scaleResult is one database size of the scale mode.
 type scaleResult struct {
-	Accounts        int          `json:"accounts"`
-	PreloadSeconds  float64      `json:"preload_seconds"`
-	BytesPerAccount float64      `json:"bytes_per_account"`
-	Cost            cost         `json:"cost_per_registration"`
-	Points          []scalePoint `json:"points"`
+	Accounts        int     `json:"accounts"`
+	PreloadSeconds  float64 `json:"preload_seconds"`
+	BytesPerAccount float64 `json:"bytes_per_account"`
+	Cost            cost    `json:"cost_per_registration"`
+	// CostAgain are further cost runs right after the first, without a checkpoint between:
+	// their full-page images show what checkpoint spacing saves.
+	CostAgain []cost       `json:"cost_again,omitempty"`
+	Points    []scalePoint `json:"points"`
 	// SlowestDelivery is the statement that took most of PostgreSQL's time while the
 	// backlog was delivered, from pg_stat_statements.
 	SlowestDelivery string `json:"slowest_delivery_statement,omitempty"`
@@ -96,6 +99,22 @@ func (b *bench) scaleRun(ctx context.Context, sp scalePlan, n int) (scaleResult,
 	cheapCPU := time.Duration(float64(time.Second) * float64(b.cores()) / b.cheapCeiling)
 	if r.Cost, err = b.costRun(ctx, srv, trips, sp.costRuns, 64, cheapCPU); err != nil {
 		return r, err
+	}
+	if b.o.scenarios["cost"] {
+		// Cost only: the same run twice more, for the full-page images once pages have been
+		// written since the checkpoint.
+		for range 2 {
+			if srv, err = b.serveOn(ctx, "cost again", proxied, cheapHash.env(), nil); err != nil {
+				return r, err
+			}
+			srv.databaseURL = direct
+			c, err := b.costRun(ctx, srv, trips, sp.costRuns, 64, cheapCPU)
+			if err != nil {
+				return r, err
+			}
+			r.CostAgain = append(r.CostAgain, c)
+		}
+		return r, nil
 	}
 	for _, hash := range []string{"cheap", "default"} {
 		points, err := b.scaleEndpoints(ctx, direct, n, hash)
