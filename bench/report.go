@@ -158,6 +158,42 @@ func writeTables(w io.Writer, r *report) {
 		}
 		fmt.Fprintf(w, "argon2id ceiling (%s, %s, %d goroutines): **%.1f hashes/s**\n\n", name, c.Params, c.Goroutines, c.HashesPerSecond)
 	}
+	writeResultTables(w, r)
+	writeScaleTables(w, r.Scale)
+	fmt.Fprintln(w, "\n| target | measured | limit | met |")
+	fmt.Fprintln(w, "|---|--:|--:|---|")
+	for _, t := range r.Targets {
+		met := "yes"
+		if !t.Met {
+			met = "**no**"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s %s | %s |\n", t.Name, t.fmt(t.Value), t.Cmp, t.fmt(t.Limit), met)
+	}
+}
+
+// writeResultTables writes the table of endpoint points and that of the email runs, those
+// the run has.
+func writeResultTables(w io.Writer, r *report) {
+	if len(r.Results) > 0 {
+		writePointTable(w, r)
+	}
+	if len(r.Email) > 0 {
+		writeEmailTable(w, r)
+	}
+}
+
+func statusList(s map[string]int) string {
+	keys := slices.Sorted(maps.Keys(s))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s×%d", k, s[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+func secs(s float64) string { return fmt.Sprintf("%gs", s) }
+
+func writePointTable(w io.Writer, r *report) {
 	fmt.Fprintln(w, "| hash | endpoint | conc. | goodput/s | of ceiling | p50 ms | p90 ms | p99 ms | max ms | p99 target ms | responses | regapi CPU | CPU ms/ok | peak RSS MiB | postgres CPU | loadgen CPU | machine CPU | emails/s |")
 	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|")
 	for _, res := range r.Results {
@@ -171,6 +207,9 @@ func writeTables(w io.Writer, r *report) {
 			res.LatencyMS.P99, res.LatencyMS.Max, target, statusList(res.Statuses), res.ServerCores, res.CPUPerOKMS,
 			res.PeakRSSMiB, res.DBCores, res.LoadgenCores, res.MachineCores, res.EmailsPerSecond)
 	}
+}
+
+func writeEmailTable(w io.Writer, r *report) {
 	fmt.Fprintln(w, "\n| email run | registered | registered/s | delivered | delivered/s | commit→accepted p50 / p99 / max ms | 201→accepted p50 / p99 ms | drain after last 201 | regapi CPU | peak RSS MiB |")
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, e := range r.Email {
@@ -184,102 +223,4 @@ func writeTables(w io.Writer, r *report) {
 			run, e.Registrations, e.RegisteredPerSecond, e.Delivered, e.DeliveredPerSecond, e.CommitToAcceptedMS.P50, e.CommitToAcceptedMS.P99,
 			e.CommitToAcceptedMS.Max, e.AnsweredToAcceptedMS.P50, e.AnsweredToAcceptedMS.P99, drain, e.ServerCores, e.PeakRSSMiB)
 	}
-	writeScaleTables(w, r.Scale)
-	fmt.Fprintln(w, "\n| target | measured | limit | met |")
-	fmt.Fprintln(w, "|---|--:|--:|---|")
-	for _, t := range r.Targets {
-		met := "yes"
-		if !t.Met {
-			met = "**no**"
-		}
-		fmt.Fprintf(w, "| %s | %s | %s %s | %s |\n", t.Name, t.fmt(t.Value), t.Cmp, t.fmt(t.Limit), met)
-	}
 }
-
-// writeScaleTables writes the scale mode's points as ratios to the empty database, and the
-// cost of one registration at each size.
-func writeScaleTables(w io.Writer, rs []scaleResult) {
-	if len(rs) == 0 {
-		return
-	}
-	fmt.Fprint(w, "\n| point (per second; ratio to the empty database) |")
-	for _, r := range rs {
-		fmt.Fprintf(w, " %d accounts |", r.Accounts)
-	}
-	fmt.Fprint(w, "\n|---|")
-	for range rs {
-		fmt.Fprint(w, "--:|")
-	}
-	for i, p := range rs[0].Points {
-		fmt.Fprintf(w, "\n| %s |", p.Name)
-		for _, r := range rs {
-			if i >= len(r.Points) {
-				fmt.Fprint(w, " – |")
-				continue
-			}
-			q := r.Points[i]
-			fmt.Fprintf(w, " %.1f (%.2f)", q.PerSecond, q.Ratio)
-			if q.OfCeiling > 0 {
-				fmt.Fprintf(w, ", %.0f %% of ceiling", 100*q.OfCeiling)
-			}
-			if q.Note != "" {
-				fmt.Fprintf(w, " [%s]", q.Note)
-			}
-			fmt.Fprint(w, " |")
-		}
-	}
-	fmt.Fprintln(w)
-	costRow(w, rs, "preload, s", func(r scaleResult) float64 { return r.PreloadSeconds }, "%.0f")
-	costRow(w, rs, "bytes per account (tables + indexes)", func(r scaleResult) float64 { return r.BytesPerAccount }, "%.0f")
-	writeCostRows(w, rs)
-	for _, r := range rs {
-		for i, c := range r.CostAgain {
-			fmt.Fprintf(w, "\nCost run %d, %d accounts, right after the one above: %.0f WAL bytes per registration, %.0f without full-page images, %.2f full-page images\n",
-				i+2, r.Accounts, c.WALBytes, c.WALBytesNoFPI, c.FullPageImages)
-		}
-		if r.SlowestDelivery != "" {
-			fmt.Fprintf(w, "\nMost PostgreSQL time during delivery, %d accounts: %s\n", r.Accounts, r.SlowestDelivery)
-		}
-	}
-}
-
-func writeCostRows(w io.Writer, rs []scaleResult) {
-	rows := []struct {
-		name string
-		f    func(cost) float64
-		fmt  string
-	}{
-		{"per registration: round trips", func(c cost) float64 { return c.RoundTrips }, "%.2f"},
-		{"per registration: statements", func(c cost) float64 { return c.Statements }, "%.2f"},
-		{"per registration: commits", func(c cost) float64 { return c.Commits }, "%.2f"},
-		{"per registration: rows written", func(c cost) float64 { return c.RowsWritten }, "%.2f"},
-		{"per registration: WAL bytes", func(c cost) float64 { return c.WALBytes }, "%.0f"},
-		{"per registration: WAL bytes without full-page images", func(c cost) float64 { return c.WALBytesNoFPI }, "%.0f"},
-		{"per registration: full-page images", func(c cost) float64 { return c.FullPageImages }, "%.2f"},
-		{"per registration: regapi CPU-ms outside the hash", func(c cost) float64 { return c.RegapiCPUNoHash }, "%.3f"},
-		{"per registration: PostgreSQL CPU-ms", func(c cost) float64 { return c.PostgresCPUMS }, "%.3f"},
-		{"shared-buffer hit rate during the cost run", func(c cost) float64 { return c.BufferHitRate }, "%.3f"},
-	}
-	for _, row := range rows {
-		costRow(w, rs, row.name, func(r scaleResult) float64 { return row.f(r.Cost) }, row.fmt)
-	}
-}
-
-func costRow(w io.Writer, rs []scaleResult, name string, f func(scaleResult) float64, format string) {
-	fmt.Fprintf(w, "| %s |", name)
-	for _, r := range rs {
-		fmt.Fprintf(w, " "+format+" |", f(r))
-	}
-	fmt.Fprintln(w)
-}
-
-func statusList(s map[string]int) string {
-	keys := slices.Sorted(maps.Keys(s))
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s×%d", k, s[k])
-	}
-	return strings.Join(parts, " ")
-}
-
-func secs(s float64) string { return fmt.Sprintf("%gs", s) }

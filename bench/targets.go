@@ -84,6 +84,12 @@ func evaluateTargets(r *report) []target {
 				drain, 10, "s"))
 		}
 	}
+	if n := len(r.Scale); n > 1 {
+		last := r.Scale[n-1]
+		for _, p := range last.Points {
+			ts = append(ts, atLeast(fmt.Sprintf("%s, %d accounts, of the empty database", p.Name, last.Accounts), p.Ratio, 0.90, "×"))
+		}
+	}
 	for _, c := range []int{64, 256} {
 		if res, ok := r.find("cheap", "register", c); ok {
 			ts = append(ts, atLeast(fmt.Sprintf("cheap-hash registrations/s at concurrency %d", c), res.Goodput, 1000, "/s"))
