@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -127,11 +128,29 @@ func (b *bench) costRun(ctx context.Context, srv *server, proxy *tripCounter, n,
 	if err != nil {
 		return cost{}, err
 	}
-	k := float64(len(rec.okLat))
-	if k == 0 {
-		return cost{}, fmt.Errorf("cost: no registration succeeded (%v)", rec.statuses)
+	out, err := perRegistration(len(rec.okLat), trips, before, after, u, hashCPU)
+	if err != nil {
+		return out, fmt.Errorf("cost: %w (%v)", err, rec.statuses)
 	}
-	out := cost{Registrations: len(rec.okLat), RoundTrips: float64(trips) / k,
+	all, noFPI := walBetween(ctx, conn, before.lsn, after.lsn)
+	out.WALBytes = all / float64(out.Registrations)
+	if noFPI >= 0 {
+		out.WALBytesNoFPI = noFPI / float64(out.Registrations)
+	}
+	b.logf("cost per registration: %.1f round trips, %.1f statements, %.2f commits, %.1f rows, %.0f WAL bytes (%.0f without FPI, %.2f FPI), regapi %.2f CPU-ms (%.2f without the hash), postgres %.2f CPU-ms",
+		out.RoundTrips, out.Statements, out.Commits, out.RowsWritten, out.WALBytes, out.WALBytesNoFPI, out.FullPageImages,
+		out.RegapiCPUMS, out.RegapiCPUNoHash, out.PostgresCPUMS)
+	return out, nil
+}
+
+// perRegistration divides what n registrations cost by n: the counters' differences, the
+// round trips and the CPU time u saw, less one hash of hashCPU for regapi's part outside it.
+func perRegistration(n int, trips int64, before, after pgCounters, u procUsage, hashCPU time.Duration) (cost, error) {
+	if n == 0 {
+		return cost{}, errors.New("no registration succeeded")
+	}
+	k := float64(n)
+	out := cost{Registrations: n, RoundTrips: float64(trips) / k,
 		Commits: float64(after.commits-before.commits) / k, RowsWritten: float64(after.tuples-before.tuples) / k,
 		FullPageImages: float64(after.walFPI-before.walFPI) / k,
 		RegapiCPUMS:    ms(u.serverCPU) / k, PostgresCPUMS: ms(u.dbCPU) / k}
@@ -142,14 +161,6 @@ func (b *bench) costRun(ctx context.Context, srv *server, proxy *tripCounter, n,
 	if before.statements >= 0 && after.statements >= 0 {
 		out.Statements = float64(after.statements-before.statements) / k
 	}
-	all, noFPI := walBetween(ctx, conn, before.lsn, after.lsn)
-	out.WALBytes = all / k
-	if noFPI >= 0 {
-		out.WALBytesNoFPI = noFPI / k
-	}
-	b.logf("cost per registration: %.1f round trips, %.1f statements, %.2f commits, %.1f rows, %.0f WAL bytes (%.0f without FPI, %.2f FPI), regapi %.2f CPU-ms (%.2f without the hash), postgres %.2f CPU-ms",
-		out.RoundTrips, out.Statements, out.Commits, out.RowsWritten, out.WALBytes, out.WALBytesNoFPI, out.FullPageImages,
-		out.RegapiCPUMS, out.RegapiCPUNoHash, out.PostgresCPUMS)
 	return out, nil
 }
 

@@ -75,11 +75,6 @@ func (b *bench) scaleRun(ctx context.Context, sp scalePlan, n int) (scaleResult,
 	}
 	defer dropDatabase(b, dbName)
 	b.logf("scale: %d accounts", n)
-	trips, proxied, err := proxyFor(direct)
-	if err != nil {
-		return r, err
-	}
-	defer trips.close()
 	prepare := func(ctx context.Context, databaseURL string) error {
 		if n == 0 {
 			return execSQL(ctx, databaseURL, "VACUUM (ANALYZE)")
@@ -91,31 +86,16 @@ func (b *bench) scaleRun(ctx context.Context, sp scalePlan, n int) (scaleResult,
 		}
 		return err
 	}
-	srv, err := b.serveOn(ctx, fmt.Sprintf("cheap hash, %d accounts, round trips counted", n), proxied, cheapHash.env(), prepare)
-	if err != nil {
-		return r, err
-	}
-	srv.databaseURL = direct
-	cheapCPU := time.Duration(float64(time.Second) * float64(b.cores()) / b.cheapCeiling)
-	if r.Cost, err = b.costRun(ctx, srv, trips, sp.costRuns, 64, cheapCPU); err != nil {
-		return r, err
-	}
+	runs := 1
 	if b.o.scenarios["cost"] {
-		// Cost only: the same run twice more, for the full-page images once pages have been
-		// written since the checkpoint.
-		for range 2 {
-			if srv, err = b.serveOn(ctx, "cost again", proxied, cheapHash.env(), nil); err != nil {
-				return r, err
-			}
-			srv.databaseURL = direct
-			c, err := b.costRun(ctx, srv, trips, sp.costRuns, 64, cheapCPU)
-			if err != nil {
-				return r, err
-			}
-			r.CostAgain = append(r.CostAgain, c)
-		}
-		return r, nil
+		runs = 3 // the same run twice more: the full-page images once pages have been written
 	}
+	costs, err := b.costRuns(ctx, direct, n, sp.costRuns, runs, prepare)
+	if err != nil || runs > 1 {
+		r.Cost, r.CostAgain = costs[0], costs[1:]
+		return r, err
+	}
+	r.Cost = costs[0]
 	for _, hash := range []string{"cheap", "default"} {
 		points, err := b.scaleEndpoints(ctx, direct, n, hash)
 		if err != nil {
@@ -129,6 +109,38 @@ func (b *bench) scaleRun(ctx context.Context, sp scalePlan, n int) (scaleResult,
 	}
 	r.Points, r.SlowestDelivery = append(r.Points, delivery), slowest
 	return r, nil
+}
+
+// costRuns measures the cost of a registration runs times in a row, each with k
+// registrations against a regapi whose database connections go through a round-trip
+// counter; prepare runs before the first. It always returns at least one cost.
+func (b *bench) costRuns(ctx context.Context, direct string, n, k, runs int,
+	prepare func(context.Context, string) error) ([]cost, error) {
+	out := []cost{{}}
+	trips, proxied, err := proxyFor(direct)
+	if err != nil {
+		return out, err
+	}
+	defer trips.close()
+	cheapCPU := time.Duration(float64(time.Second) * float64(b.cores()) / b.cheapCeiling)
+	for i := range runs {
+		srv, err := b.serveOn(ctx, fmt.Sprintf("cheap hash, %d accounts, round trips counted", n), proxied, cheapHash.env(), prepare)
+		if err != nil {
+			return out, err
+		}
+		prepare = nil
+		srv.databaseURL = direct
+		c, err := b.costRun(ctx, srv, trips, k, 64, cheapCPU)
+		if err != nil {
+			return out, err
+		}
+		if i == 0 {
+			out[0] = c
+		} else {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // scaleEndpoints measures, at concurrency 64, register, activate and /me with the cheapest
