@@ -137,6 +137,7 @@ type endpointRuns struct {
 	hash    argonParams
 	users   *userPool
 	samples []float64 // argon2id ceiling samples (default hash)
+	hashCPU []float64 // CPU-ms per hash of each sample
 	points  []point
 	fastest float64 // most registrations/s seen
 }
@@ -187,6 +188,10 @@ func (e *endpointRuns) results(ctx context.Context) (ceiling, []result, error) {
 			around = (e.samples[p.sample] + e.samples[p.sample+1]) / 2
 		}
 		r := newResult(p.scenario, name, hash, p.c, p.rec, p.usage, around)
+		if name == "default" && r.CPUPerOKMS > 0 {
+			r.HashCPUMS = (e.hashCPU[p.sample] + e.hashCPU[p.sample+1]) / 2
+			r.HashShareOfCPU = r.HashCPUMS / r.CPUPerOKMS
+		}
 		r.Retries = p.retries
 		r.EmailsPerSecond = float64(b.provider.acceptedBetween(p.rec.from, p.rec.to)) / r.Seconds
 		out = append(out, r)
@@ -202,7 +207,8 @@ func (e *endpointRuns) sampleCeiling(ctx context.Context) {
 	if len(e.samples) == 0 {
 		warmup = e.b.p.ceilingFor / 2 // the first one also makes the heap grow to size
 	}
-	e.samples = append(e.samples, measureCeiling(ctx, e.hash, runtime.NumCPU(), warmup, e.b.p.ceilingFor).HashesPerSecond)
+	c := measureCeiling(ctx, e.hash, runtime.NumCPU(), warmup, e.b.p.ceilingFor)
+	e.samples, e.hashCPU = append(e.samples, c.HashesPerSecond), append(e.hashCPU, c.CPUMSPerHash)
 }
 
 // measure measures one point, again when it was disturbed: when other processes used more

@@ -45,6 +45,8 @@ type ceiling struct {
 	// Samples, when the ceiling was measured more than once, are the single measurements;
 	// HashesPerSecond is their mean.
 	Samples []float64 `json:"samples,omitempty"`
+	// CPUMSPerHash is the CPU time of one hash (of the last sample, when there are several).
+	CPUMSPerHash float64 `json:"cpu_ms_per_hash"`
 }
 
 func newCeiling(p argonParams, samples []float64, each time.Duration) ceiling {
@@ -67,6 +69,8 @@ const ceilingSlices = 3
 func measureCeiling(ctx context.Context, p argonParams, workers int, warmup, d time.Duration) ceiling {
 	password, salt := []byte(benchPassword), []byte("0123456789abcdef")
 	var counts [ceilingSlices]atomic.Int64
+	var all atomic.Int64
+	cpu0 := cpuTime(os.Getpid())
 	from := time.Now().Add(warmup)
 	slice := d / ceilingSlices
 	var wg sync.WaitGroup
@@ -74,6 +78,7 @@ func measureCeiling(ctx context.Context, p argonParams, workers int, warmup, d t
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				argon2.IDKey(password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, 32)
+				all.Add(1)
 				since := time.Since(from)
 				if since >= d {
 					return
@@ -90,7 +95,13 @@ func measureCeiling(ctx context.Context, p argonParams, workers int, warmup, d t
 		n[i] = counts[i].Load()
 	}
 	slices.Sort(n[:])
-	return ceiling{Params: p, Goroutines: workers, Seconds: d.Seconds(), HashesPerSecond: float64(n[ceilingSlices/2]) / slice.Seconds()}
+	c := ceiling{Params: p, Goroutines: workers, Seconds: d.Seconds(), HashesPerSecond: float64(n[ceilingSlices/2]) / slice.Seconds()}
+	if total := all.Load(); total > 0 {
+		// CPU time counts only the cycles the hash got, so neighbours that take cores away
+		// change it far less than the rate.
+		c.CPUMSPerHash = ms(cpuTime(os.Getpid())-cpu0) / float64(total)
+	}
+	return c
 }
 
 // machine describes where the benchmark ran.

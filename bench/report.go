@@ -31,11 +31,16 @@ type result struct {
 	Statuses    map[string]int `json:"statuses"`
 	// ServerCores is regapi's CPU time over the window's wall time; CPUPerOKMS divides it by
 	// the successes.
-	ServerCores  float64 `json:"server_cpu_cores"`
-	CPUPerOKMS   float64 `json:"server_cpu_ms_per_ok"`
-	PeakRSSMiB   float64 `json:"peak_rss_mib"`
-	DBCores      float64 `json:"postgres_cpu_cores"`
-	LoadgenCores float64 `json:"loadgen_cpu_cores"`
+	ServerCores float64 `json:"server_cpu_cores"`
+	CPUPerOKMS  float64 `json:"server_cpu_ms_per_ok"`
+	// HashCPUMS is the CPU time of one hash in the ceiling samples around the point, and
+	// HashShareOfCPU its share of regapi's CPU per success: how much of regapi's work is
+	// the hash, a figure that neighbours taking cores away disturb far less than goodput.
+	HashCPUMS      float64 `json:"hash_cpu_ms,omitempty"`
+	HashShareOfCPU float64 `json:"hash_share_of_cpu,omitempty"`
+	PeakRSSMiB     float64 `json:"peak_rss_mib"`
+	DBCores        float64 `json:"postgres_cpu_cores"`
+	LoadgenCores   float64 `json:"loadgen_cpu_cores"`
 	// MachineCores is every process's CPU: what it has beyond regapi, PostgreSQL and the load
 	// generator is other work on the machine that disturbed the point.
 	MachineCores float64 `json:"machine_cpu_cores"`
