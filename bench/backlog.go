@@ -14,13 +14,16 @@ import (
 const heldSend = 4500 * time.Millisecond
 
 // backlogDelivery queues sp.backlog emails with statistics that say the outbox has none
-// pending (ANALYZE just before, autovacuum off on the outbox), then measures how fast one
+// pending (ANALYZE just before, automatic ANALYZE of the outbox off), then measures how fast one
 // regapi delivers them: the first 99 % of the backlog over the time it took (the last few
 // can sit behind a lease of the server that queued them). It also returns the statement
 // that took most of PostgreSQL's time meanwhile.
 func (b *bench) backlogDelivery(ctx context.Context, databaseURL string, n int, sp scalePlan) (scalePoint, string, error) {
 	p := scalePoint{Name: fmt.Sprintf("delivery of a %d-email backlog, stale statistics", sp.backlog)}
-	if err := execSQL(ctx, databaseURL, "ANALYZE outbox", "ALTER TABLE outbox SET (autovacuum_enabled = off)"); err != nil {
+	// Vacuum goes on as the schema configures it; only the automatic ANALYZE is kept from
+	// noticing the backlog.
+	if err := execSQL(ctx, databaseURL, "ANALYZE outbox",
+		"ALTER TABLE outbox SET (autovacuum_analyze_threshold = 2000000000, autovacuum_analyze_scale_factor = 100)"); err != nil {
 		return p, "", err
 	}
 	b.provider.setDelay(heldSend)
