@@ -59,7 +59,7 @@ func foldName(name string) string {
 			if 'a' <= r && r <= 'z' {
 				r -= 'a' - 'A'
 			}
-			out = append(out, byte(r))
+			out = append(out, byte(r)) // #nosec G115 -- r < utf8.RuneSelf fits a byte
 			continue
 		}
 		out = utf8.AppendRune(out, foldRune(r))

@@ -113,6 +113,7 @@ func (r *Retention) Run(ctx context.Context) error {
 		if _, err := r.RunOnce(ctx); err != nil && ctx.Err() == nil {
 			r.logger.Warn("retention pass failed; the next one tries again", "error", err.Error())
 		}
+		// #nosec G404 -- jitter that spreads processes' passes, not a secret
 		wait := time.Duration(float64(r.cfg.Interval) * (0.8 + 0.4*rand.Float64()))
 		select {
 		case <-ctx.Done():

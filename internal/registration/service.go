@@ -165,7 +165,7 @@ func newID(now time.Time) string {
 	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails
 	ms := uint64(now.UnixMilli())
 	for i := range 6 {
-		b[i] = byte(ms >> (40 - 8*i))
+		b[i] = byte(ms >> (40 - 8*i)) // #nosec G115 -- keeps the low byte on purpose
 	}
 	b[6] = b[6]&0x0f | 0x70
 	b[8] = b[8]&0x3f | 0x80
