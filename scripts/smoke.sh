@@ -3,7 +3,9 @@
 # containers of compose.yaml run (migrate up, serve with MAIL_PROVIDER=mailpit), against a local
 # PostgreSQL and Mailpit, then the README walkthrough with curl:
 #   register -> read the code in Mailpit -> activate -> GET /v1/users/me shows active,
-# and finally SIGTERM, which must end the server with status 0 within 10 seconds.
+# then SIGTERM, which must end the server with status 0 within 10 seconds; and finally
+# `make run` twice with the Makefile's own settings: a code emailed before the restart still
+# activates after it (make run's fixed development CODE_SECRET).
 #
 # Usage: scripts/smoke.sh [--with-tests]
 #   --with-tests   afterwards also run the test suite as the compose test service does
@@ -17,7 +19,7 @@
 #   TEST_MAILPIT_URL  a running Mailpit to use; otherwise one is started on free local ports
 #                     (the mailpit binary from PATH or the tools cache, installed there if missing)
 #
-# Needs: go, curl, and psql unless DATABASE_URL is given.
+# Needs: go, curl, make, setsid, and psql unless DATABASE_URL is given.
 # Prints "smoke: N passed, 0 failed" and exits 0 when all is well.
 set -euo pipefail
 
@@ -61,10 +63,37 @@ show_logs() {
   done
 }
 
+# shellcheck source=scripts/lib/walkthrough.sh
+. scripts/lib/walkthrough.sh
+
+# start_server CMD... runs CMD in a process group of its own (make run: make and its regapi),
+# output to serve.log, and waits until regapi healthcheck passes.
+start_server() {
+  setsid "$@" >>"$work/serve.log" 2>&1 &
+  serve_pid=$!
+  server_up() { kill -0 "$serve_pid" 2>/dev/null && "$regapi" healthcheck; }
+  timeout=30 wait_for server_up || fail "$* did not pass regapi healthcheck within 30 s"
+}
+
+# stop_server sends SIGTERM to the server's process group and sets $exit_status and
+# $elapsed_ms; it fails when the server still runs 10 s later.
+stop_server() {
+  local start
+  start=$(date +%s%N)
+  kill -TERM -- "-$serve_pid"
+  timeout=10 wait_for eval '! kill -0 "$serve_pid"' || fail "server still running 10 s after SIGTERM"
+  set +e
+  wait "$serve_pid"
+  exit_status=$?
+  set -e
+  serve_pid=""
+  elapsed_ms=$((($(date +%s%N) - start) / 1000000))
+}
+
 cleanup() {
   if [ -n "$serve_pid" ]; then
-    kill -TERM "$serve_pid" 2>/dev/null || true
-    timeout=10 wait_for eval '! kill -0 "$serve_pid"' || kill -KILL "$serve_pid" 2>/dev/null || true
+    kill -TERM -- "-$serve_pid" 2>/dev/null || true
+    timeout=10 wait_for eval '! kill -0 "$serve_pid"' || kill -KILL -- "-$serve_pid" 2>/dev/null || true
     wait "$serve_pid" 2>/dev/null || true
   fi
   if [ -n "$mailpit_pid" ]; then
@@ -82,7 +111,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 trap 'fail "unexpected error on line $LINENO"' ERR
 
-for tool in go curl; do
+for tool in go curl make setsid; do
   command -v "$tool" >/dev/null || fail "$tool is not installed"
 done
 
@@ -96,31 +125,6 @@ free_port() {
     if port_free "$p"; then echo "$p"; return; fi
   done
   return 1
-}
-
-# wait_for tries the command "$@" every 0.2 s for up to $timeout seconds.
-wait_for() {
-  local deadline=$((SECONDS + timeout))
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.2
-  done
-}
-
-# request METHOD PATH [BODY] [USER:PASSWORD] sets $status, $body and $headers.
-request() {
-  local args=(-sS -X "$1" -o "$work/body" -D "$work/headers" -w '%{http_code}')
-  [ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-  [ -n "${4:-}" ] && args+=(-u "$4")
-  status=$(curl "${args[@]}" "$api$2") || fail "$1 $2: curl failed"
-  body=$(cat "$work/body")
-  headers=$(cat "$work/headers")
-}
-expect() { # expect STATUS WHAT
-  [ "$status" = "$1" ] || fail "$2: status $status, want $1: $body"
-}
-expect_json() { # expect_json '"key":"value"' WHAT: the compact JSON body contains the pair
-  printf '%s' "$body" | tr -d ' \n' | grep -qF -- "$1" || fail "$2: body lacks $1: $body"
 }
 
 # --- build --------------------------------------------------------------------------------
@@ -183,10 +187,7 @@ for round in first second; do
 done
 
 # --- serve (the api service) --------------------------------------------------------------
-"$regapi" serve >"$work/serve.log" 2>&1 &
-serve_pid=$!
-server_up() { kill -0 "$serve_pid" 2>/dev/null && "$regapi" healthcheck; }
-timeout=20 wait_for server_up || fail "regapi serve did not pass regapi healthcheck within 20 s"
+start_server "$regapi" serve
 ok "regapi serve is up on $api, regapi healthcheck passes"
 
 request GET /readyz
@@ -197,57 +198,36 @@ ok "GET /readyz -> 200 (database reachable)"
 email="smoke-$$-$RANDOM@example.com"
 password="correct horse battery staple"
 
-request POST /v1/users "{\"email\":\"$email\",\"password\":\"$password\"}"
-expect 201 "register"
-expect_json '"status":"pending"' "register"
-printf '%s' "$headers" | grep -qi '^location: */v1/users/me' || fail "register: no Location: /v1/users/me"
+register "$email" "$password"
 ok "POST /v1/users -> 201 pending"
 
-# The message list holds one object per message, each starting {"ID":"..."; put each on a line
-# of its own and pick the one addressed to this run's unique email.
-message_id() {
-  curl -fsS "$mailpit_url/api/v1/messages?limit=200" | sed 's/{"ID":"/\n&/g' |
-    grep -F "\"Address\":\"$email\"" | head -n 1 | sed -n 's/^{"ID":"\([^"]*\)".*/\1/p'
-}
-found_message() { id=$(message_id) && [ -n "$id" ]; }
-id=""
-timeout=15 wait_for found_message || true
-[ -n "$id" ] || fail "no email to $email in Mailpit within 15 s"
-ok "email arrived in Mailpit (message $id)"
+wait_for_code "$email" 15
+ok "read the code from the email in Mailpit"
 
-# The Text part, JSON escapes turned into spaces first (\u0026 and the like contain digits),
-# then the one standalone 4-digit number.
-text=$(curl -fsS "$mailpit_url/api/v1/message/$id" | sed -n 's/.*"Text":"\(\([^"\\]\|\\.\)*\)".*/\1/p' |
-  sed 's/\\u[0-9a-fA-F]\{4\}/ /g; s/\\[nrt"\\/]/ /g')
-codes=$(printf '%s\n' "$text" | tr -c '0-9' '\n' | grep -xE '[0-9]{4}' || true)
-[ "$(printf '%s\n' "$codes" | grep -c .)" = 1 ] ||
-  fail "want exactly one standalone 4-digit number in the email text, found: ${codes:-none}: $text"
-code="$codes"
-ok "read the code from the email text"
-
-request POST /v1/users/me/activate "{\"code\":\"$code\"}" "$email:$password"
-expect 200 "activate"
-expect_json '"status":"active"' "activate"
+activate "$email" "$password" "$code"
 ok "POST /v1/users/me/activate with Basic Auth -> 200 active"
 
-request GET /v1/users/me "" "$email:$password"
-expect 200 "GET /v1/users/me"
-expect_json '"status":"active"' "GET /v1/users/me"
-expect_json "\"email\":\"$email\"" "GET /v1/users/me"
+expect_active "$email" "$password"
 ok "GET /v1/users/me -> 200 active"
 
 # --- SIGTERM: exit 0 within 10 s ----------------------------------------------------------
-start=$(date +%s%N)
-kill -TERM "$serve_pid"
-timeout=10 wait_for eval '! kill -0 "$serve_pid"' || fail "regapi serve still running 10 s after SIGTERM"
-set +e
-wait "$serve_pid"
-exit_status=$?
-set -e
-serve_pid=""
-elapsed_ms=$((($(date +%s%N) - start) / 1000000))
+stop_server
 [ "$exit_status" = 0 ] || fail "regapi serve exited with status $exit_status after SIGTERM"
 ok "SIGTERM -> exit 0 after ${elapsed_ms} ms"
+
+# --- make run: a code survives a restart ----------------------------------------------------
+# make run with its own settings (CODE_SECRET from the Makefile, not this script's), stopped
+# and started again between the email and the activation, as the README's native quick start
+# does when it switches to Mailpit. A per-process random secret would make the code fail (422).
+email="smoke-restart-$$-$RANDOM@example.com"
+start_server env -u CODE_SECRET make -s run
+register "$email" "$password"
+wait_for_code "$email" 15
+stop_server
+start_server env -u CODE_SECRET make -s run
+activate "$email" "$password" "$code"
+stop_server
+ok "make run, restarted between registration and activation: the emailed code -> 200 active"
 
 # --- optionally, the test suite as the compose test service runs it -----------------------
 if $with_tests; then

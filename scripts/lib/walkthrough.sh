@@ -1,0 +1,81 @@
+# The README walkthrough's building blocks, shared by scripts/smoke.sh and
+# scripts/docker-e2e.sh (sourced, not run). The caller defines:
+#   api          base URL of the API, e.g. http://127.0.0.1:8080
+#   mailpit_url  base URL of Mailpit's web/API port
+#   work         a scratch directory
+#   fail MSG     reports a failure and does not return
+
+# request METHOD PATH [BODY] [USER:PASSWORD] sets $status, $body and $headers.
+request() {
+  local args=(-sS -X "$1" -o "$work/body" -D "$work/headers" -w '%{http_code}')
+  [ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
+  [ -n "${4:-}" ] && args+=(-u "$4")
+  status=$(curl "${args[@]}" "$api$2") || fail "$1 $2: curl failed"
+  body=$(cat "$work/body")
+  headers=$(cat "$work/headers")
+}
+
+expect() { # expect STATUS WHAT
+  [ "$status" = "$1" ] || fail "$2: status $status, want $1: $body"
+}
+
+expect_json() { # expect_json '"key":"value"' WHAT: the compact JSON body contains the pair
+  printf '%s' "$body" | tr -d ' \n' | grep -qF -- "$1" || fail "$2: body lacks $1: $body"
+}
+
+# wait_for tries the command "$@" every 0.2 s for up to $timeout seconds.
+wait_for() {
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+
+# message_id EMAIL prints the ID of the newest message to EMAIL in Mailpit, if any. The list
+# holds one object per message, each starting {"ID":"...": put each on a line of its own and
+# pick the one addressed to EMAIL.
+message_id() {
+  curl -fsS "$mailpit_url/api/v1/messages?limit=200" | sed 's/{"ID":"/\n&/g' |
+    grep -F "\"Address\":\"$1\"" | head -n 1 | sed -n 's/^{"ID":"\([^"]*\)".*/\1/p'
+}
+
+# wait_for_code EMAIL SECONDS sets $code to the 4-digit code of the email to EMAIL, waiting up
+# to SECONDS for it to arrive. The code is the one standalone 4-digit number of the Text part,
+# JSON escapes turned into spaces first (\u0026 and the like contain digits).
+wait_for_code() {
+  local id="" deadline=$((SECONDS + $2)) text codes
+  until id=$(message_id "$1") && [ -n "$id" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "no email to $1 in Mailpit within $2 s"
+    sleep 0.2
+  done
+  text=$(curl -fsS "$mailpit_url/api/v1/message/$id" | sed -n 's/.*"Text":"\(\([^"\\]\|\\.\)*\)".*/\1/p' |
+    sed 's/\\u[0-9a-fA-F]\{4\}/ /g; s/\\[nrt"\\/]/ /g')
+  codes=$(printf '%s\n' "$text" | tr -c '0-9' '\n' | grep -xE '[0-9]{4}' || true)
+  [ "$(printf '%s\n' "$codes" | grep -c .)" = 1 ] ||
+    fail "want exactly one standalone 4-digit number in the email text, found: ${codes:-none}: $text"
+  code="$codes"
+}
+
+# register EMAIL PASSWORD: POST /v1/users answers 201 with a pending user.
+register() {
+  request POST /v1/users "{\"email\":\"$1\",\"password\":\"$2\"}"
+  expect 201 "register $1"
+  expect_json '"status":"pending"' "register $1"
+  printf '%s' "$headers" | grep -qi '^location: */v1/users/me' || fail "register: no Location: /v1/users/me"
+}
+
+# activate EMAIL PASSWORD CODE: the activation answers 200 with an active user.
+activate() {
+  request POST /v1/users/me/activate "{\"code\":\"$3\"}" "$1:$2"
+  expect 200 "activate $1"
+  expect_json '"status":"active"' "activate $1"
+}
+
+# expect_active EMAIL PASSWORD: GET /v1/users/me answers 200 with EMAIL, active.
+expect_active() {
+  request GET /v1/users/me "" "$1:$2"
+  expect 200 "GET /v1/users/me as $1"
+  expect_json '"status":"active"' "GET /v1/users/me as $1"
+  expect_json "\"email\":\"$1\"" "GET /v1/users/me as $1"
+}
