@@ -1,8 +1,10 @@
-# syntax=docker/dockerfile:1
-
 # The regapi image: one static binary on a distroless base, running as a non-root user.
 #   docker build -t regapi .
 #   docker run --rm -e DATABASE_URL=postgres://... -p 8080:8080 regapi serve
+#
+# Plain Dockerfile syntax only (no cache mounts, no syntax directive): it builds with
+# BuildKit and with the classic builder alike, so with docker compose v2 and with
+# docker-compose v1, and needs no frontend image from a registry.
 
 FROM golang:1.26 AS build
 WORKDIR /src
@@ -12,10 +14,11 @@ COPY go.mod go.sum ./
 RUN go mod download && go mod verify
 
 COPY . .
+# The commit the binary is built from (compose passes it; empty when not given).
+ARG VCS_REVISION=
 # A static binary (no cgo, so no libc needed at runtime) without local paths in it.
-# The build cache mount keeps compiled packages between builds.
-RUN --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/regapi ./cmd/regapi
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.vcsRevision=${VCS_REVISION}" \
+    -o /out/regapi ./cmd/regapi
 
 # The test suite's environment (compose service "test"): the Go toolchain with cgo for
 # -race, Chromium for the browser test of /docs, and PostgreSQL's server programs for the

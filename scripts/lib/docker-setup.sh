@@ -1,0 +1,69 @@
+# Engine and Compose v2 for scripts/docker-e2e.sh (sourced, not run). The caller defines
+# $work (a scratch directory) and $TOOLS (the tools cache).
+
+COMPOSE_VERSION=v2.40.3
+engine_pid=""
+
+# ensure_engine makes sure a Docker engine answers: when none does, it installs Debian's
+# (docker.io; as root, with apt) if dockerd is missing and starts dockerd in the background,
+# remembering its PID in $engine_pid so that stop_engine stops what this script started.
+ensure_engine() {
+  if docker info >/dev/null 2>&1; then
+    echo "an engine is running: $(docker version -f '{{.Server.Version}}')"
+    return
+  fi
+  if ! command -v dockerd >/dev/null; then
+    echo "no Docker engine: installing Debian's docker.io"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null || return 1
+  fi
+  dockerd >"$work/dockerd.log" 2>&1 &
+  engine_pid=$!
+  local i
+  for i in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && { echo "started dockerd (pid $engine_pid): $(docker version -f '{{.Server.Version}}')"; return; }
+    kill -0 "$engine_pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  tail -n 20 "$work/dockerd.log"
+  return 1
+}
+
+# stop_engine stops the dockerd that ensure_engine started, if any, by its PID.
+stop_engine() {
+  [ -n "$engine_pid" ] || return 0
+  kill -TERM "$engine_pid" 2>/dev/null || return 0
+  local i
+  for i in $(seq 1 60); do
+    kill -0 "$engine_pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  wait "$engine_pid" 2>/dev/null || true
+  engine_pid=""
+}
+
+# ensure_compose_v2 makes `docker compose` a v2 CLI: when the engine's CLI has none, it
+# installs the plugin built from source (cached in $TOOLS as docker-compose-$COMPOSE_VERSION;
+# the first build takes several minutes). go install refuses the module (it has exclude
+# directives), so it is downloaded and built with -mod=mod.
+ensure_compose_v2() {
+  if docker compose version 2>/dev/null | grep -q ' v2\.'; then
+    docker compose version
+    return
+  fi
+  local bin="$TOOLS/docker-compose-$COMPOSE_VERSION"
+  if [ ! -x "$bin" ]; then
+    echo "building Docker Compose $COMPOSE_VERSION from source into $bin"
+    local dir
+    dir=$(cd "$work" && go mod download -json "github.com/docker/compose/v2@$COMPOSE_VERSION" |
+      sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') && [ -n "$dir" ] || return 1
+    cp -r "$dir" "$work/compose-src" && chmod -R u+w "$work/compose-src" || return 1
+    mkdir -p "$TOOLS"
+    (cd "$work/compose-src" && GOCACHE="$work/compose-gocache" CGO_ENABLED=0 go build -mod=mod -trimpath \
+      -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" \
+      -o "$bin.tmp" ./cmd) && mv "$bin.tmp" "$bin" || return 1
+    rm -rf "$work/compose-src" "$work/compose-gocache"
+  fi
+  local plugins="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
+  mkdir -p "$plugins" && ln -sf "$bin" "$plugins/docker-compose" || return 1
+  docker compose version
+}
