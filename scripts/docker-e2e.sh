@@ -50,13 +50,18 @@ failed=0
 # fail ends the step being run (each runs in a subshell) with a message.
 fail() { echo "FAILED: $*" >&2; exit 1; }
 
-# step NAME FUNCTION runs FUNCTION in a subshell, its output in the step's log, and prints
-# one PASS/FAIL line with the duration; a failed step's last log lines follow its line.
+# step NAME FUNCTION [--in-main] runs FUNCTION in a subshell with set -e (or, --in-main, in
+# this shell, so that what it starts stays this shell's child), its output in the step's log,
+# and prints one PASS/FAIL line with the duration; a failed step's last log lines follow.
 step() {
   local name="$1" log start rc
   log="$work/$(printf '%02d' $((passed + failed + 1)))-${2}.log"
   start=$EPOCHREALTIME
-  (set -e; "$2") >"$log" 2>&1
+  if [ "${3:-}" = --in-main ]; then
+    "$2" >"$log" 2>&1
+  else
+    (set -e; "$2") >"$log" 2>&1
+  fi
   rc=$?
   local secs
   secs=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
@@ -95,8 +100,10 @@ setup_images() { bash scripts/docker-standins/build.sh "$standins"; }
 configs() {
   compose config -q
   compose --profile test --profile worker config -q
-  docker-compose config -q
-  docker-compose --profile test --profile worker config -q
+  if have_compose_v1; then
+    docker-compose config -q
+    docker-compose --profile test --profile worker config -q
+  fi
 }
 
 up() { compose up --build -d --wait --wait-timeout 300; }
@@ -183,16 +190,17 @@ compose_v1() {
 # Steps run as plain commands, never as the condition of if, && or ||: there bash would
 # ignore set -e inside them.
 echo "docker-e2e: project $COMPOSE_PROJECT_NAME, commit ${VCS_REVISION:-unknown}"
+step "engine (docker info; dockerd started when none runs)" ensure_engine --in-main
 setup=(
-  "engine (docker info; dockerd started when none runs)" ensure_engine
   "docker compose v2 ($COMPOSE_VERSION when built here)" ensure_compose_v2
+  "docker-compose v1 (Debian's 1.29 when installed here)" ensure_compose_v1
   "base images ($standins)" setup_images
   "config -q with docker compose v2 and docker-compose v1" configs
   "docker compose up --build -d --wait" up
 )
 for ((i = 0; i < ${#setup[@]}; i += 2)); do
-  step "${setup[i]}" "${setup[i + 1]}"
   if [ "$failed" -gt 0 ]; then break; fi
+  step "${setup[i]}" "${setup[i + 1]}"
 done
 if [ "$failed" = 0 ]; then
   step "walkthrough: register, code from Mailpit, activate, me" walkthrough
@@ -201,7 +209,7 @@ if [ "$failed" = 0 ]; then
   step "docker compose stop: every container exits 0 within 10 s" stop
   step "down, then up: the account is still there" keeps_account
   step "down -v: the volume and the account are gone" removes_account
-  step "docker-compose v1: up -d, healthy, walkthrough, down -v" compose_v1
+  if have_compose_v1; then step "docker-compose v1: up -d, healthy, walkthrough, down -v" compose_v1; fi
 fi
 echo "docker-e2e: $passed passed, $failed failed"
 [ "$failed" = 0 ]

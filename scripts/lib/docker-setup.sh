@@ -6,7 +6,8 @@ engine_pid=""
 
 # ensure_engine makes sure a Docker engine answers: when none does, it installs Debian's
 # (docker.io; as root, with apt) if dockerd is missing and starts dockerd in the background,
-# remembering its PID in $engine_pid so that stop_engine stops what this script started.
+# remembering its PID in $engine_pid so that stop_engine stops what this script started. Run
+# it in the script's own shell (not a subshell), so that dockerd is the script's child.
 ensure_engine() {
   if docker info >/dev/null 2>&1; then
     echo "an engine is running: $(docker version -f '{{.Server.Version}}')"
@@ -14,7 +15,7 @@ ensure_engine() {
   fi
   if ! command -v dockerd >/dev/null; then
     echo "no Docker engine: installing Debian's docker.io"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null || return 1
+    apt_install docker.io || return 1
   fi
   dockerd >"$work/dockerd.log" 2>&1 &
   engine_pid=$!
@@ -28,16 +29,34 @@ ensure_engine() {
   return 1
 }
 
+apt_install() {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# ensure_compose_v1 makes sure a docker-compose command exists: Debian's 1.29 is installed
+# when apt can (as root); elsewhere a missing one only skips the v1 steps (have_compose_v1).
+have_compose_v1() { command -v docker-compose >/dev/null; }
+ensure_compose_v1() {
+  if ! have_compose_v1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian's docker-compose (v1)"
+    apt_install docker-compose || return 1
+  fi
+  if have_compose_v1; then
+    docker-compose version --short
+  else
+    echo "no docker-compose: the v1 steps are skipped"
+  fi
+}
+
 # stop_engine stops the dockerd that ensure_engine started, if any, by its PID.
 stop_engine() {
   [ -n "$engine_pid" ] || return 0
   kill -TERM "$engine_pid" 2>/dev/null || return 0
-  local i
-  for i in $(seq 1 60); do
-    kill -0 "$engine_pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  wait "$engine_pid" 2>/dev/null || true
+  # dockerd stops its containers first; SIGKILL only if it still runs after 30 s.
+  (sleep 30 && kill -KILL "$engine_pid" 2>/dev/null) &
+  local watchdog=$!
+  wait "$engine_pid" 2>/dev/null
+  kill "$watchdog" 2>/dev/null
   engine_pid=""
 }
 
@@ -53,15 +72,17 @@ ensure_compose_v2() {
   local bin="$TOOLS/docker-compose-$COMPOSE_VERSION"
   if [ ! -x "$bin" ]; then
     echo "building Docker Compose $COMPOSE_VERSION from source into $bin"
+    # Private module and build caches (removed afterwards): nothing of it stays behind.
     local dir
+    export GOMODCACHE="$work/compose-mod" GOCACHE="$work/compose-gocache" GOFLAGS=-modcacherw
     dir=$(cd "$work" && go mod download -json "github.com/docker/compose/v2@$COMPOSE_VERSION" |
       sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') && [ -n "$dir" ] || return 1
     cp -r "$dir" "$work/compose-src" && chmod -R u+w "$work/compose-src" || return 1
     mkdir -p "$TOOLS"
-    (cd "$work/compose-src" && GOCACHE="$work/compose-gocache" CGO_ENABLED=0 go build -mod=mod -trimpath \
+    (cd "$work/compose-src" && CGO_ENABLED=0 go build -mod=mod -trimpath \
       -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" \
       -o "$bin.tmp" ./cmd) && mv "$bin.tmp" "$bin" || return 1
-    rm -rf "$work/compose-src" "$work/compose-gocache"
+    rm -rf "$work/compose-src" "$work/compose-gocache" "$work/compose-mod"
   fi
   local plugins="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
   mkdir -p "$plugins" && ln -sf "$bin" "$plugins/docker-compose" || return 1
