@@ -68,6 +68,9 @@ step() {
   if [ "$rc" = 0 ]; then
     passed=$((passed + 1))
     printf 'PASS  %-58s %7ss\n' "$name" "$secs"
+    if $summarize_log && [ ! -e "$log.summary" ]; then
+      grep -v -e '^go: downloading' -e '^debconf:' "$log" | tail -n 6 >"$log.summary"
+    fi
     [ ! -s "$log.summary" ] || sed 's/^/      /' "$log.summary"
   else
     failed=$((failed + 1))
@@ -190,6 +193,8 @@ compose_v1() {
 # Steps run as plain commands, never as the condition of if, && or ||: there bash would
 # ignore set -e inside them.
 echo "docker-e2e: project $COMPOSE_PROJECT_NAME, commit ${VCS_REVISION:-unknown}"
+# The setup steps' PASS lines are followed by what their output says (versions, images).
+summarize_log=true
 step "engine (docker info; dockerd started when none runs)" ensure_engine --in-main
 setup=(
   "docker compose v2 ($COMPOSE_VERSION when built here)" ensure_compose_v2
@@ -202,6 +207,7 @@ for ((i = 0; i < ${#setup[@]}; i += 2)); do
   if [ "$failed" -gt 0 ]; then break; fi
   step "${setup[i]}" "${setup[i + 1]}"
 done
+summarize_log=false
 if [ "$failed" = 0 ]; then
   step "walkthrough: register, code from Mailpit, activate, me" walkthrough
   step "docker compose run --rm test" test_service
