@@ -84,6 +84,9 @@ compose() { docker compose "$@"; }
 
 cleanup() {
   trap - EXIT INT TERM
+  if [ -n "${compose_build_pid:-}" ] && kill -0 "$compose_build_pid" 2>/dev/null; then
+    kill $(pgrep -P "$compose_build_pid") "$compose_build_pid" 2>/dev/null
+  fi
   {
     docker compose --profile worker --profile test down -v --remove-orphans
     docker-compose down -v --remove-orphans
@@ -196,16 +199,33 @@ echo "docker-e2e: project $COMPOSE_PROJECT_NAME, commit ${VCS_REVISION:-unknown}
 # The setup steps' PASS lines are followed by what their output says (versions, images).
 summarize_log=true
 step "engine (docker info; dockerd started when none runs)" ensure_engine --in-main
+# Building the Compose plugin takes minutes of CPU; the base images mostly wait for the
+# network: the plugin builds in the background meanwhile.
+compose_build_pid=""
+if needs_compose_v2; then
+  build_compose_v2 >"$work/compose-build.log" 2>&1 &
+  compose_build_pid=$!
+fi
+compose_v2() {
+  if [ -n "$compose_build_pid" ]; then
+    wait "$compose_build_pid"
+    local rc=$?
+    grep -v '^go: downloading' "$work/compose-build.log"
+    [ "$rc" = 0 ] || return 1
+  fi
+  ensure_compose_v2
+}
 setup=(
-  "docker compose v2 ($COMPOSE_VERSION when built here)" ensure_compose_v2
   "docker-compose v1 (Debian's 1.29 when installed here)" ensure_compose_v1
   "base images ($standins)" setup_images
+  "docker compose v2 (built here meanwhile when missing)" compose_v2
   "config -q with docker compose v2 and docker-compose v1" configs
   "docker compose up --build -d --wait" up
 )
 for ((i = 0; i < ${#setup[@]}; i += 2)); do
   if [ "$failed" -gt 0 ]; then break; fi
-  step "${setup[i]}" "${setup[i + 1]}"
+  # The Compose step waits for a child of this shell: it runs here, not in a subshell.
+  step "${setup[i]}" "${setup[i + 1]}" "$([ "${setup[i + 1]}" != compose_v2 ] || echo --in-main)"
 done
 summarize_log=false
 if [ "$failed" = 0 ]; then

@@ -60,31 +60,40 @@ stop_engine() {
   engine_pid=""
 }
 
+# needs_compose_v2 reports whether `docker compose` is missing or not v2.
+needs_compose_v2() { ! docker compose version 2>/dev/null | grep -q ' v2\.'; }
+
+compose_bin="$TOOLS/docker-compose-$COMPOSE_VERSION"
+
+# build_compose_v2 builds the plugin from source into $compose_bin unless it is cached there
+# (several minutes: scripts/docker-e2e.sh runs it in the background meanwhile). go install
+# refuses the module (it has exclude directives), so it is downloaded and built with -mod=mod,
+# with private module and build caches that are removed afterwards.
+build_compose_v2() (
+  [ ! -x "$compose_bin" ] || exit 0
+  echo "building Docker Compose $COMPOSE_VERSION from source into $compose_bin"
+  export GOMODCACHE="$work/compose-mod" GOCACHE="$work/compose-gocache" GOFLAGS=-modcacherw
+  set -e
+  dir=$(cd "$work" && go mod download -json "github.com/docker/compose/v2@$COMPOSE_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$dir" ]
+  cp -r "$dir" "$work/compose-src" && chmod -R u+w "$work/compose-src"
+  mkdir -p "$TOOLS"
+  cd "$work/compose-src"
+  CGO_ENABLED=0 go build -mod=mod -trimpath \
+    -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" \
+    -o "$compose_bin.tmp" ./cmd
+  mv "$compose_bin.tmp" "$compose_bin"
+  rm -rf "$work/compose-src" "$work/compose-gocache" "$work/compose-mod"
+)
+
 # ensure_compose_v2 makes `docker compose` a v2 CLI: when the engine's CLI has none, it
-# installs the plugin built from source (cached in $TOOLS as docker-compose-$COMPOSE_VERSION;
-# the first build takes several minutes). go install refuses the module (it has exclude
-# directives), so it is downloaded and built with -mod=mod.
+# installs the plugin from build_compose_v2 into the Docker CLI's plugin directory.
 ensure_compose_v2() {
-  if docker compose version 2>/dev/null | grep -q ' v2\.'; then
-    docker compose version
-    return
+  if needs_compose_v2; then
+    build_compose_v2 || return 1
+    local plugins="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
+    mkdir -p "$plugins" && ln -sf "$compose_bin" "$plugins/docker-compose" || return 1
   fi
-  local bin="$TOOLS/docker-compose-$COMPOSE_VERSION"
-  if [ ! -x "$bin" ]; then
-    echo "building Docker Compose $COMPOSE_VERSION from source into $bin"
-    # Private module and build caches (removed afterwards): nothing of it stays behind.
-    local dir
-    export GOMODCACHE="$work/compose-mod" GOCACHE="$work/compose-gocache" GOFLAGS=-modcacherw
-    dir=$(cd "$work" && go mod download -json "github.com/docker/compose/v2@$COMPOSE_VERSION" |
-      sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') && [ -n "$dir" ] || return 1
-    cp -r "$dir" "$work/compose-src" && chmod -R u+w "$work/compose-src" || return 1
-    mkdir -p "$TOOLS"
-    (cd "$work/compose-src" && CGO_ENABLED=0 go build -mod=mod -trimpath \
-      -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" \
-      -o "$bin.tmp" ./cmd) && mv "$bin.tmp" "$bin" || return 1
-    rm -rf "$work/compose-src" "$work/compose-gocache" "$work/compose-mod"
-  fi
-  local plugins="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
-  mkdir -p "$plugins" && ln -sf "$bin" "$plugins/docker-compose" || return 1
   docker compose version
 }
