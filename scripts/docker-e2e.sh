@@ -224,10 +224,11 @@ setup=(
 )
 for ((i = 0; i < ${#setup[@]}; i += 2)); do
   if [ "$failed" -gt 0 ]; then break; fi
+  # Compose's output is no summary.
+  [ "${setup[i + 1]}" != up ] || summarize_log=false
   # The Compose step waits for a child of this shell: it runs here, not in a subshell.
   step "${setup[i]}" "${setup[i + 1]}" "$([ "${setup[i + 1]}" != compose_v2 ] || echo --in-main)"
 done
-summarize_log=false
 if [ "$failed" = 0 ]; then
   step "walkthrough: register, code from Mailpit, activate, me" walkthrough
   step "docker compose run --rm test" test_service
