@@ -21,7 +21,7 @@ help:
 
 ## build: compile bin/regapi (static, no cgo)
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/regapi ./cmd/regapi
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=auto -o bin/regapi ./cmd/regapi
 
 ## run: apply migrations and serve on :8080 with the log email provider (development CODE_SECRET)
 run: build
