@@ -111,6 +111,24 @@ func runApp(t *testing.T, env map[string]string) (*app, func() error) {
 // listeningAddr waits for the "regapi listening" log line in out and returns its address.
 func listeningAddr(t *testing.T, out *syncBuffer, done <-chan error) string {
 	t.Helper()
+	var addr string
+	pollServe(t, done, "serve logged no listening address", func() bool {
+		for line := range strings.SplitSeq(out.String(), "\n") {
+			var entry struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "regapi listening" {
+				addr = entry.Addr
+				return true
+			}
+		}
+		return false
+	})
+	return addr
+}
+
+// pollServe polls cond for up to 15 seconds, failing t with failure when it never holds or
+// as soon as the server running in-process (done, nil for another process) exits.
+func pollServe(t *testing.T, done <-chan error, failure string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -118,16 +136,12 @@ func listeningAddr(t *testing.T, out *syncBuffer, done <-chan error) string {
 			t.Fatalf("serve exited early: %v", err)
 		default:
 		}
-		for line := range strings.SplitSeq(out.String(), "\n") {
-			var entry struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "regapi listening" {
-				return entry.Addr
-			}
+		if cond() {
+			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatal("serve logged no listening address")
-	return ""
+	t.Fatal(failure)
 }
 
 func freeAddr(t testing.TB) string {
@@ -142,23 +156,14 @@ func freeAddr(t testing.TB) string {
 
 func waitHealthy(t *testing.T, base string, done <-chan error) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-done:
-			t.Fatalf("serve exited early: %v", err)
-		default:
-		}
+	pollServe(t, done, base+"/healthz did not answer 200", func() bool {
 		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s/healthz did not answer 200", base)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
 
 // response is an HTTP answer with its body decoded as a JSON object.

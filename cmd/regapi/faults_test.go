@@ -196,15 +196,28 @@ func startProcess(t *testing.T, env map[string]string) *exec.Cmd {
 
 func TestKilledSenderIsReplacedWithTheSameIdempotencyKey(t *testing.T) {
 	t.Parallel()
-	// The first attempt never answers: its sender is killed while waiting for it.
-	f := newFakeProvider(t, func(_ string, attempt int, r *http.Request) int {
+	f := newHangingFirstAttempt(t)
+	env := baseEnv(t)
+	env["MAIL_PROVIDER"], env["MAILPIT_URL"], env["MAIL_SEND_TIMEOUT"] = "mailpit", f.URL, "1s"
+	checkKilledSenderIsReplaced(t, env, f)
+}
+
+// newHangingFirstAttempt returns a provider whose first attempt at each email never
+// answers: its sender is killed while waiting for it. Later attempts are accepted.
+func newHangingFirstAttempt(t *testing.T) *fakeProvider {
+	return newFakeProvider(t, func(_ string, attempt int, r *http.Request) int {
 		if attempt == 1 {
 			return hang(r)
 		}
 		return http.StatusOK
 	})
-	env := baseEnv(t)
-	env["MAIL_PROVIDER"], env["MAILPIT_URL"], env["MAIL_SEND_TIMEOUT"] = "mailpit", f.URL, "1s"
+}
+
+// checkKilledSenderIsReplaced registers an account with a serve process on env, kills it
+// (SIGKILL) while its first send to f hangs, starts another process, and checks that the
+// re-send carries the first attempt's key and that its code activates the account.
+func checkKilledSenderIsReplaced(t *testing.T, env map[string]string, f *fakeProvider) {
+	t.Helper()
 	first := startProcess(t, env)
 	a := &app{base: "http://" + env["HTTP_ADDR"]}
 	a.register(t, "erin@example.com", "password-1234").want(t, http.StatusCreated, "")

@@ -35,7 +35,15 @@ func TestOutboxDeadAndRetryCommands(t *testing.T) {
 
 	a.register(t, "dana@example.com", "password-1234").want(t, http.StatusCreated, "")
 	a.register(t, "eli@example.com", "password-1234").want(t, http.StatusCreated, "")
-	listed := waitForDead(t, command, 2)
+	var listed string
+	waitUntil(t, 10*time.Second, func() (bool, string) {
+		out, err := command("outbox", "dead")
+		if err != nil {
+			t.Fatalf("outbox dead: %v", err)
+		}
+		listed = out
+		return strings.Count(out, "\n") == 3, "outbox dead lists 2 emails:\n" + out // a header, then a line each
+	})
 	if strings.Contains(listed, "payload") || !strings.Contains(listed, "dana@example.com") || !strings.Contains(listed, "422") {
 		t.Fatalf("outbox dead printed:\n%s", listed)
 	}
@@ -55,24 +63,5 @@ func TestOutboxDeadAndRetryCommands(t *testing.T) {
 	a.activate(t, "dana@example.com", "password-1234", f.codeOf("dana@example.com", 0)).want(t, http.StatusOK, "")
 	if out, err := command("outbox", "dead"); err != nil || !strings.Contains(out, "eli@example.com") || strings.Contains(out, "dana@") {
 		t.Fatalf("after the retry, outbox dead: %v\n%s", err, out)
-	}
-}
-
-// waitForDead runs `regapi outbox dead` until it lists n emails and returns its output.
-func waitForDead(t *testing.T, command func(...string) (string, error), n int) string {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out, err := command("outbox", "dead")
-		if err != nil {
-			t.Fatalf("outbox dead: %v", err)
-		}
-		if strings.Count(out, "\n") == n+1 { // a header line, then one line per email
-			return out
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("outbox dead never listed %d emails:\n%s", n, out)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

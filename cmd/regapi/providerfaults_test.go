@@ -102,16 +102,7 @@ func TestProviderFaults(t *testing.T) {
 	a := startApp(t, env)
 
 	const perFault = 3
-	for _, flt := range providerFaults {
-		for i := range perFault {
-			a.register(t, fmt.Sprintf("%s-%d@example.com", flt.name, i), "password-1234").want(t, http.StatusCreated, "")
-		}
-	}
-	db := openDB(t, env["DATABASE_URL"])
-	waitUntil(t, 30*time.Second, func() (bool, string) {
-		state := outboxState(t, db)
-		return state["pending"] == 0, fmt.Sprintf("outbox %v", state)
-	})
+	db := registerEachFault(t, a, env, perFault, 30*time.Second)
 
 	f.mu.Lock()
 	l.mu.Lock()
@@ -296,4 +287,21 @@ func TestProviderOutageLosesNoMail(t *testing.T) {
 		"longest delay from registration to delivery %s",
 		outage, users, d.requests, refused, l.faults["503"], users, d.delivered, d.resentKeys+d.extraEmails,
 		longest.Round(100*time.Millisecond))
+}
+
+// registerEachFault registers perFault accounts for each of providerFaults and waits up to
+// timeout until the outbox holds no pending email; it returns the database it watched.
+func registerEachFault(t *testing.T, a *app, env map[string]string, perFault int, timeout time.Duration) *pgxpool.Pool {
+	t.Helper()
+	for _, flt := range providerFaults {
+		for i := range perFault {
+			a.register(t, fmt.Sprintf("%s-%d@example.com", flt.name, i), "password-1234").want(t, http.StatusCreated, "")
+		}
+	}
+	db := openDB(t, env["DATABASE_URL"])
+	waitUntil(t, timeout, func() (bool, string) {
+		state := outboxState(t, db)
+		return state["pending"] == 0, fmt.Sprintf("outbox %v", state)
+	})
+	return db
 }

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -42,16 +41,7 @@ func runProviderFaults(t *testing.T, name string, tr transport) {
 	env["MAIL_SEND_TIMEOUT"] = "1s"
 	a := startApp(t, env)
 	const perFault = 2
-	for _, flt := range providerFaults {
-		for i := range perFault {
-			a.register(t, fmt.Sprintf("%s-%d@example.com", flt.name, i), "password-1234").want(t, http.StatusCreated, "")
-		}
-	}
-	db := openDB(t, env["DATABASE_URL"])
-	waitUntil(t, 40*time.Second, func() (bool, string) {
-		state := outboxState(t, db)
-		return state["pending"] == 0, fmt.Sprintf("outbox %v", state)
-	})
+	db := registerEachFault(t, a, env, perFault, 40*time.Second)
 	checkFaultLedger(t, name, f, l)
 	checkDead(t, db, perFault)
 	d := l.deliveries(f)
@@ -148,33 +138,13 @@ func TestKilledSenderOverSMTPAndWebhook(t *testing.T) {
 	for name, tr := range transports {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			f := newFakeProvider(t, func(_ string, attempt int, r *http.Request) int {
-				if attempt == 1 {
-					return hang(r)
-				}
-				return http.StatusOK
-			})
+			f := newHangingFirstAttempt(t)
 			env := baseEnv(t)
 			for k, v := range tr.listen(t, f) {
 				env[k] = v
 			}
 			env["MAIL_SEND_TIMEOUT"] = "1s"
-			first := startProcess(t, env)
-			(&app{base: "http://" + env["HTTP_ADDR"]}).register(t, "erin@example.com", "password-1234").want(t, http.StatusCreated, "")
-			key := receive(t, f.received, 10*time.Second)
-			if err := first.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			_ = first.Wait()
-
-			env["HTTP_ADDR"] = freeAddr(t)
-			startProcess(t, env)
-			if again := receive(t, f.received, 30*time.Second); again != key {
-				t.Fatalf("re-send carried key %s, the first attempt %s", again, key)
-			}
-			f.waitAccepted(t, 1, 10*time.Second)
-			b := &app{base: "http://" + env["HTTP_ADDR"]}
-			b.activate(t, "erin@example.com", "password-1234", f.codeOf("erin@example.com", 0)).want(t, http.StatusOK, "")
+			checkKilledSenderIsReplaced(t, env, f)
 		})
 	}
 }
