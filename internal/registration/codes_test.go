@@ -16,7 +16,7 @@ func TestNewCodeIsFourDigits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !validCodeFormat(code) {
+		if !ValidCode(code) {
 			t.Fatalf("NewCode() = %q, not 4 digits", code)
 		}
 		seen[code] = true

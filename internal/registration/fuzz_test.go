@@ -66,9 +66,9 @@ func FuzzCodeFormat(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, code string) {
-		ok := validCodeFormat(code)
+		ok := ValidCode(code)
 		if ok != fourDigits.MatchString(code) {
-			t.Fatalf("validCodeFormat(%q) = %v", code, ok)
+			t.Fatalf("ValidCode(%q) = %v", code, ok)
 		}
 		if !ok {
 			return

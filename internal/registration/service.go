@@ -91,7 +91,7 @@ func (s *Service) Register(ctx context.Context, email, password string) (User, e
 // code, ErrInvalidCode (the try is counted), ErrCodeExpired, ErrTooManyAttempts,
 // ErrAlreadyActive, or ErrUnauthorized when the account was replaced since u authenticated.
 func (s *Service) Activate(ctx context.Context, u User, code string) (User, error) {
-	if !validCodeFormat(code) {
+	if !ValidCode(code) {
 		return User{}, &ValidationError{Fields: map[string]string{"code": "must be exactly 4 ASCII digits"}}
 	}
 	var outcome error

@@ -171,8 +171,9 @@ func validateRegistration(email, password string) (string, error) {
 // CodeLength is the number of digits of an activation code.
 const CodeLength = 4
 
-// validCodeFormat reports whether code is exactly CodeLength ASCII digits.
-func validCodeFormat(code string) bool {
+// ValidCode reports whether code has the form of an activation code: exactly CodeLength
+// ASCII digits. Activation checks it, and the email renderer refuses to send anything else.
+func ValidCode(code string) bool {
 	if len(code) != CodeLength {
 		return false
 	}

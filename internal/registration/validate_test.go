@@ -130,8 +130,8 @@ func TestValidCodeFormat(t *testing.T) {
 		"0427": true, "0000": true, "9999": true,
 		"427": false, "04270": false, "04a7": false, "": false, " 427": false, "٠٤٢٧": false, "0x1f": false,
 	} {
-		if got := validCodeFormat(code); got != want {
-			t.Errorf("validCodeFormat(%q) = %v, want %v", code, got, want)
+		if got := ValidCode(code); got != want {
+			t.Errorf("ValidCode(%q) = %v, want %v", code, got, want)
 		}
 	}
 }
