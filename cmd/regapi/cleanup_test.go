@@ -50,7 +50,7 @@ func ageAccount(t *testing.T, databaseURL, email string, d time.Duration) {
 	defer conn.Close(ctx)
 	for _, q := range []string{
 		`UPDATE users SET created_at = created_at - $2::interval WHERE email = $1`,
-		`UPDATE activation_codes c SET issued_at = issued_at - $2::interval, sent_at = sent_at - $2::interval
+		`UPDATE codes c SET issued_at = issued_at - $2::interval, sent_at = sent_at - $2::interval
 			FROM users u WHERE u.id = c.user_id AND u.email = $1`,
 	} {
 		if _, err := conn.Exec(ctx, q, email, d.String()); err != nil {

@@ -32,10 +32,15 @@ func (s fuzzStore) address(email string) registration.Address {
 		a.Account = &registration.Account{
 			User:         testUser(),
 			PasswordHash: fuzzHasher{}.encode(testPassword),
-			Code:         &registration.Code{Hash: s.keys.Hash(testEmail, testCode), IssuedAt: sent, SentAt: &sent},
+			Codes:        map[registration.CodeKind]*registration.Code{registration.CodeActivation: {Kind: registration.CodeActivation, Hash: s.keys.Hash(testEmail, testCode), IssuedAt: sent, SentAt: &sent}},
 		}
 	}
 	return a
+}
+
+func (s fuzzStore) UpdateAddresses(_ context.Context, from, to string, fn func(from, to *registration.Address) error) error {
+	a, b := s.address(from), s.address(to)
+	return fn(&a, &b)
 }
 
 func (s fuzzStore) UpdateAddress(_ context.Context, email string, fn func(*registration.Address) error) error {

@@ -91,8 +91,6 @@ func handleMe(auth *authenticator) endpointFunc {
 // handleActivate activates the authenticated user's account with the code in the body.
 func handleActivate(accounts Accounts, auth *authenticator) endpointFunc {
 	type request struct {
-		// Raw, so that a code of the wrong type (a number loses its leading zeros) is a
-		// validation failure of the field rather than a malformed body.
 		Code json.RawMessage `json:"code"`
 	}
 	return func(w http.ResponseWriter, r *http.Request) error {
@@ -104,11 +102,7 @@ func handleActivate(accounts Accounts, auth *authenticator) endpointFunc {
 		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
-		var code string
-		if json.Unmarshal(req.Code, &code) != nil {
-			code = "" // not a string: the domain refuses it as it refuses any non-code
-		}
-		if user, err = accounts.Activate(r.Context(), user, code); err != nil {
+		if user, err = accounts.Activate(r.Context(), user, codeField(req.Code)); err != nil {
 			return err
 		}
 		writeJSON(w, r, http.StatusOK, newUserResponse(user))
@@ -119,9 +113,6 @@ func handleActivate(accounts Accounts, auth *authenticator) endpointFunc {
 // handleResend sends the authenticated user a new code: 202 with how long it will be valid.
 // The request body, if any, is ignored.
 func handleResend(accounts Accounts, auth *authenticator) endpointFunc {
-	type response struct {
-		ExpiresInSeconds int64 `json:"expires_in_seconds"`
-	}
 	return func(w http.ResponseWriter, r *http.Request) error {
 		user, err := auth.user(r)
 		if err != nil {
@@ -131,7 +122,7 @@ func handleResend(accounts Accounts, auth *authenticator) endpointFunc {
 		if err != nil {
 			return err
 		}
-		writeJSON(w, r, http.StatusAccepted, response{ExpiresInSeconds: int64(ttl / time.Second)})
+		writeJSON(w, r, http.StatusAccepted, newCodeSent(ttl))
 		return nil
 	}
 }

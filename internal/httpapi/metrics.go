@@ -12,6 +12,13 @@ type metrics struct {
 	registrations *prometheus.CounterVec
 	activations   *prometheus.CounterVec
 	resends       *prometheus.CounterVec
+
+	resetRequests       *prometheus.CounterVec
+	resetConfirms       *prometheus.CounterVec
+	passwordChanges     *prometheus.CounterVec
+	emailChangeRequests *prometheus.CounterVec
+	emailChangeConfirms *prometheus.CounterVec
+	deletions           *prometheus.CounterVec
 }
 
 // newMetrics creates the instruments and registers them in reg; it panics if reg already
@@ -36,10 +43,25 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			"Activation requests, by outcome: ok or the problem code answered."),
 		resends: outcomes("regapi_code_resends_total",
 			"Requests for a new activation code, by outcome: ok or the problem code answered."),
+		resetRequests: outcomes("regapi_password_reset_requests_total",
+			"Requests for a password reset code, by outcome: ok or the problem code answered."),
+		resetConfirms: outcomes("regapi_password_reset_confirmations_total",
+			"Password resets with a code, by outcome: ok or the problem code answered."),
+		passwordChanges: outcomes("regapi_password_changes_total",
+			"Password changes, by outcome: ok or the problem code answered."),
+		emailChangeRequests: outcomes("regapi_email_change_requests_total",
+			"Requests to move an account to another address, by outcome: ok or the problem code answered."),
+		emailChangeConfirms: outcomes("regapi_email_change_confirmations_total",
+			"Address changes confirmed with a code, by outcome: ok or the problem code answered."),
+		deletions: outcomes("regapi_account_deletions_total",
+			"Account deletions, by outcome: ok or the problem code answered."),
 	}
-	reg.MustRegister(m.duration, m.inFlight, m.registrations, m.activations, m.resends)
-	// Series for success exist from the start, so rates over them are defined before the first.
-	for _, c := range []*prometheus.CounterVec{m.registrations, m.activations, m.resends} {
+	counters := []*prometheus.CounterVec{m.registrations, m.activations, m.resends, m.resetRequests,
+		m.resetConfirms, m.passwordChanges, m.emailChangeRequests, m.emailChangeConfirms, m.deletions}
+	reg.MustRegister(m.duration, m.inFlight)
+	for _, c := range counters {
+		reg.MustRegister(c)
+		// The series for success exists from the start, so rates over it are defined before the first.
 		c.WithLabelValues("ok")
 	}
 	return m

@@ -23,7 +23,7 @@ func TestUnknownPathAndWrongMethod(t *testing.T) {
 		{"GET", "/v1/users/me/", 404, "not_found", ""},
 		{"POST", "/v1/users/someone", 404, "not_found", ""},
 		{"GET", "/v1/users", 405, "method_not_allowed", "POST"},
-		{"DELETE", "/v1/users/me", 405, "method_not_allowed", "GET, HEAD"},
+		{"PATCH", "/v1/users/me", 405, "method_not_allowed", "DELETE, GET, HEAD"},
 		{"GET", "/v1/users/me/activate", 405, "method_not_allowed", "POST"},
 		{"POST", "/healthz", 405, "method_not_allowed", "GET, HEAD"},
 	}

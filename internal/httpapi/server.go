@@ -29,6 +29,19 @@ type Accounts interface {
 	Activate(ctx context.Context, u registration.User, code string) (registration.User, error)
 	// Resend issues u a new activation code and returns how long it will be valid.
 	Resend(ctx context.Context, u registration.User) (time.Duration, error)
+	// RequestPasswordReset sends a reset code to email if it holds an account, and returns
+	// how long a code is valid either way.
+	RequestPasswordReset(ctx context.Context, email string) (time.Duration, error)
+	// ResetPassword sets the password of email's account with its reset code.
+	ResetPassword(ctx context.Context, email, code, password string) (registration.User, error)
+	// ChangePassword gives u's account a new password.
+	ChangePassword(ctx context.Context, u registration.User, password string) error
+	// RequestEmailChange sends a code to the address u's account asks to move to.
+	RequestEmailChange(ctx context.Context, u registration.User, email string) (time.Duration, error)
+	// ConfirmEmailChange moves u's account to its new address with the code sent there.
+	ConfirmEmailChange(ctx context.Context, u registration.User, code string) (registration.User, error)
+	// Delete erases u's account.
+	Delete(ctx context.Context, u registration.User) error
 }
 
 // Pinger reports whether a dependency the service cannot work without (the database) answers.

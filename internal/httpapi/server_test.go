@@ -39,7 +39,7 @@ func testUser() registration.User {
 // stubAccounts stands in for *registration.Service: it knows one user, testEmail with
 // testPassword, and answers Register, Activate and Resend with err when set.
 type stubAccounts struct {
-	err     error // returned by Register, Activate and Resend
+	err     error // returned by every method but Authenticate
 	authErr error // returned by Authenticate instead of checking the credentials
 	panicky bool  // Register panics
 
@@ -96,6 +96,42 @@ func (s *stubAccounts) Resend(_ context.Context, u registration.User) (time.Dura
 		return 0, s.err
 	}
 	return time.Minute, nil
+}
+
+func (s *stubAccounts) RequestPasswordReset(_ context.Context, email string) (time.Duration, error) {
+	s.note("request-reset", email)
+	return time.Minute, s.err
+}
+
+func (s *stubAccounts) ResetPassword(_ context.Context, email, code, password string) (registration.User, error) {
+	s.note("reset", email, code, password)
+	if s.err != nil {
+		return registration.User{}, s.err
+	}
+	return testUser(), nil
+}
+
+func (s *stubAccounts) ChangePassword(_ context.Context, u registration.User, password string) error {
+	s.note("change-password", u.ID, password)
+	return s.err
+}
+
+func (s *stubAccounts) RequestEmailChange(_ context.Context, u registration.User, email string) (time.Duration, error) {
+	s.note("request-email-change", u.ID, email)
+	return time.Minute, s.err
+}
+
+func (s *stubAccounts) ConfirmEmailChange(_ context.Context, u registration.User, code string) (registration.User, error) {
+	s.note("confirm-email-change", u.ID, code)
+	if s.err != nil {
+		return registration.User{}, s.err
+	}
+	return u, nil
+}
+
+func (s *stubAccounts) Delete(_ context.Context, u registration.User) error {
+	s.note("delete", u.ID)
+	return s.err
 }
 
 func (s *stubAccounts) calls() (auth int, got []string) {

@@ -30,6 +30,7 @@ func (p *logProvider) Send(ctx context.Context, m Message, idempotencyKey string
 	}
 	r := slog.NewRecord(time.Now(), slog.LevelInfo, "email", 0)
 	r.AddAttrs(
+		slog.String("kind", m.Kind),
 		slog.String("code", m.Code),
 		slog.String("from", m.From),
 		slog.String("to", m.To),

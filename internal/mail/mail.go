@@ -21,8 +21,10 @@ type Message struct {
 	Subject string
 	Text    string
 	HTML    string
-	// Code is the activation code the email carries, and ValidFor how long it is valid once
-	// accepted: providers that post structured events (webhook) send them as fields.
+	// Kind says what the email is ("activation_code", "password_changed"…), Code is the code
+	// it carries, if any, and ValidFor how long that code is valid once accepted: providers
+	// that post structured events (webhook) send them as fields.
+	Kind     string
 	Code     string
 	ValidFor time.Duration
 }

@@ -36,7 +36,7 @@ func uniqueRecipient() string {
 func TestMailpitRealServer(t *testing.T) {
 	t.Parallel()
 	base := mailpittest.URL(t)
-	e := registration.ActivationEmail{To: uniqueRecipient(), Code: "0815", ValidFor: time.Minute}
+	e := registration.Email{Kind: registration.EmailActivationCode, To: uniqueRecipient(), Code: "0815", ValidFor: time.Minute}
 	m := mail.Message{
 		From: "regapi <no-reply@regapi.local>", To: e.To, Subject: "Your regapi activation code",
 		Text: "Your regapi activation code is:\n\n    " + e.Code + "\n\nIt is valid for 1 minute.\n",

@@ -15,6 +15,7 @@ import (
 )
 
 var testMessage = mail.Message{
+	Kind:    "activation_code",
 	From:    "regapi <no-reply@regapi.local>",
 	To:      "alice@example.com",
 	Subject: "Your regapi activation code",

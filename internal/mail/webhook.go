@@ -15,8 +15,15 @@ import (
 	"time"
 )
 
-// WebhookEventType is the type of the event the webhook provider posts.
-const WebhookEventType = "activation_code.created"
+// webhookEventType is the type of the event that posts m: "<kind>.created" for an email
+// that carries a code ("activation_code.created"), "<kind>.notice" for a notice
+// ("password_changed.notice").
+func webhookEventType(m Message) string {
+	if m.Code != "" {
+		return m.Kind + ".created"
+	}
+	return m.Kind + ".notice"
+}
 
 // webhookProvider posts each email as a signed Standard Webhooks event.
 type webhookProvider struct {
@@ -26,7 +33,8 @@ type webhookProvider struct {
 
 // NewWebhookProvider returns a Provider that POSTs each email to rawURL as the JSON event
 // {"type": "activation_code.created", "timestamp", "data": {"to", "subject", "text", "html",
-// "code", "expires_in_seconds"}}, signed as the Standard Webhooks specification defines:
+// "code", "expires_in_seconds"}} (typed by its kind, see webhookEventType; a notice has no
+// "code" nor "expires_in_seconds"), signed as the Standard Webhooks specification defines:
 // headers webhook-id (the idempotency key, also sent as Idempotency-Key), webhook-timestamp
 // and webhook-signature, an HMAC-SHA256 under secret ("whsec_" + base64 of 24 to 64 bytes).
 //
@@ -76,22 +84,20 @@ type webhookData struct {
 	Subject          string `json:"subject"`
 	Text             string `json:"text"`
 	HTML             string `json:"html"`
-	Code             string `json:"code"`
-	ExpiresInSeconds int64  `json:"expires_in_seconds"`
+	Code             string `json:"code,omitempty"`
+	ExpiresInSeconds *int64 `json:"expires_in_seconds,omitempty"`
 }
 
 func (p *webhookProvider) Send(ctx context.Context, m Message, idempotencyKey string) error {
 	// The attempt's time stands for the event's too: the code's lifetime starts when an
 	// attempt is accepted.
 	now := p.http.now().UTC()
-	body, err := json.Marshal(webhookEvent{
-		Type:      WebhookEventType,
-		Timestamp: now.Format(time.RFC3339),
-		Data: webhookData{
-			To: m.To, Subject: m.Subject, Text: m.Text, HTML: m.HTML, Code: m.Code,
-			ExpiresInSeconds: int64(m.ValidFor / time.Second),
-		},
-	})
+	data := webhookData{To: m.To, Subject: m.Subject, Text: m.Text, HTML: m.HTML, Code: m.Code}
+	if m.Code != "" {
+		secs := int64(m.ValidFor / time.Second)
+		data.ExpiresInSeconds = &secs
+	}
+	body, err := json.Marshal(webhookEvent{Type: webhookEventType(m), Timestamp: now.Format(time.RFC3339), Data: data})
 	if err != nil {
 		return &PermanentError{Err: fmt.Errorf("encode webhook event: %w", err)}
 	}

@@ -14,7 +14,7 @@ import (
 // names every secret it holds, so that only messages it can open are claimed.
 // *registration.CodeKeys satisfies it.
 type Opener interface {
-	Open(sealed, keyID []byte) (registration.ActivationEmail, error)
+	Open(sealed, keyID []byte) (registration.Email, error)
 	IDs() [][]byte
 }
 
@@ -34,7 +34,7 @@ type Dispatcher struct {
 }
 
 // NewDispatcher returns a Dispatcher that claims messages from store, unseals them with
-// opener, renders them as activation emails from cfg.From and hands them to provider. cfg's
+// opener, renders them from cfg.From and hands them to provider. cfg's
 // unset fields take their defaults (see Config). Each value from wake (which may be nil)
 // makes it claim at once instead of at the next poll. A nil logger discards, nil metrics
 // record nothing. The dispatcher keeps no clock of its own for the store: every time it

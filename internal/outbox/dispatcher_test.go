@@ -80,7 +80,7 @@ func TestGivesUp(t *testing.T) {
 			h := newHarness(t, &fakeProvider{respond: tt.respond})
 			payload := tt.payload
 			if payload == nil && tt.code != "" {
-				payload = h.keys.seal(registration.ActivationEmail{To: "a@example.com", Code: tt.code, ValidFor: time.Minute})
+				payload = h.keys.seal(registration.Email{Kind: registration.EmailActivationCode, To: "a@example.com", Code: tt.code, ValidFor: time.Minute})
 			}
 			var id int64
 			if payload != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"strconv"
+	"strings"
 	texttemplate "text/template"
 	"time"
 
@@ -14,56 +15,91 @@ import (
 	"github.com/regapi/regapi/internal/registration"
 )
 
-// ActivationSubject is the subject line of every activation email.
-const ActivationSubject = "Your regapi activation code"
-
-// ErrInvalidEmail is returned by RenderActivation for content that must not be sent: no
-// recipient, a code that is not 4 digits, or no validity period.
-var ErrInvalidEmail = errors.New("activation email content is invalid")
+// ErrInvalidEmail is returned by Render for content that must not be sent: no recipient, an
+// unknown kind, a code that is not 4 digits or no validity period in an email that carries a
+// code, a code in a notice.
+var ErrInvalidEmail = errors.New("email content is invalid")
 
 //go:embed templates
 var templateFiles embed.FS
 
-var (
-	textTemplate = texttemplate.Must(texttemplate.ParseFS(templateFiles, "templates/activation.txt.tmpl"))
-	htmlTemplate = htmltemplate.Must(htmltemplate.ParseFS(templateFiles, "templates/activation.html.tmpl"))
-)
+// emailTemplates is how one kind of email is written.
+type emailTemplates struct {
+	subject, text *texttemplate.Template
+	html          *htmltemplate.Template
+}
 
-// activationData is what the templates see: nothing but the code and its validity in words,
-// so that no other number can slip into the text next to the code.
-type activationData struct {
+// templates holds every kind's, parsed at start: a template that does not parse stops the
+// process then, never at send time.
+var templates = func() map[registration.EmailKind]emailTemplates {
+	t := map[registration.EmailKind]emailTemplates{}
+	for _, kind := range registration.EmailKinds {
+		name := "templates/" + string(kind)
+		t[kind] = emailTemplates{
+			subject: texttemplate.Must(texttemplate.ParseFS(templateFiles, name+".subject.tmpl")),
+			text:    texttemplate.Must(texttemplate.ParseFS(templateFiles, name+".txt.tmpl")),
+			html:    htmltemplate.Must(htmltemplate.ParseFS(templateFiles, name+".html.tmpl")),
+		}
+	}
+	return t
+}()
+
+// emailData is what the templates see: the code and its validity in words, or the masked new
+// address of an address change notice, so that no other number can slip into the text next
+// to a code.
+type emailData struct {
 	Code     string
 	ValidFor string
+	NewEmail string
 }
 
-// RenderActivation builds the activation email e sent from from: a plain-text part carrying
-// the code as its only standalone 4-digit number, an HTML part escaped by html/template, and
-// the code and its validity as fields for providers that post structured events. It returns
-// an error wrapping ErrInvalidEmail when e cannot make a correct email.
-func RenderActivation(from string, e registration.ActivationEmail) (mail.Message, error) {
-	if err := checkActivation(e); err != nil {
+// Render builds email e sent from from: its subject, a plain-text part (an email that carries
+// a code holds it as its only standalone 4-digit number), an HTML part escaped by
+// html/template, and the kind, code and validity as fields for providers that post
+// structured events. It returns an error wrapping ErrInvalidEmail when e cannot make a
+// correct email.
+func Render(from string, e registration.Email) (mail.Message, error) {
+	if err := checkEmail(e); err != nil {
 		return mail.Message{}, err
 	}
-	data := activationData{Code: e.Code, ValidFor: describeValidity(e.ValidFor)}
-	var text, html bytes.Buffer
-	if err := textTemplate.Execute(&text, data); err != nil {
-		return mail.Message{}, fmt.Errorf("render activation text: %w", err)
+	t := templates[e.Kind]
+	data := emailData{Code: e.Code, NewEmail: e.NewEmail}
+	if e.Kind.CarriesCode() {
+		data.ValidFor = describeValidity(e.ValidFor)
 	}
-	if err := htmlTemplate.Execute(&html, data); err != nil {
-		return mail.Message{}, fmt.Errorf("render activation html: %w", err)
+	var subject, text, html bytes.Buffer
+	if err := t.subject.Execute(&subject, data); err != nil {
+		return mail.Message{}, fmt.Errorf("render %s subject: %w", e.Kind, err)
 	}
-	return mail.Message{
-		From: from, To: e.To, Subject: ActivationSubject, Text: text.String(), HTML: html.String(),
-		Code: e.Code, ValidFor: e.ValidFor,
-	}, nil
+	if err := t.text.Execute(&text, data); err != nil {
+		return mail.Message{}, fmt.Errorf("render %s text: %w", e.Kind, err)
+	}
+	if err := t.html.Execute(&html, data); err != nil {
+		return mail.Message{}, fmt.Errorf("render %s html: %w", e.Kind, err)
+	}
+	m := mail.Message{
+		From: from, To: e.To, Subject: strings.TrimSpace(subject.String()), Text: text.String(),
+		HTML: html.String(), Kind: string(e.Kind),
+	}
+	if e.Kind.CarriesCode() {
+		m.Code, m.ValidFor = e.Code, e.ValidFor
+	}
+	return m, nil
 }
 
-// checkActivation refuses content that would make a misleading email. Its errors never
-// quote the code.
-func checkActivation(e registration.ActivationEmail) error {
+// checkEmail refuses content that would make a misleading email. Its errors never quote the
+// code.
+func checkEmail(e registration.Email) error {
+	_, known := templates[e.Kind]
 	switch {
 	case e.To == "":
 		return fmt.Errorf("%w: no recipient", ErrInvalidEmail)
+	case !known:
+		return fmt.Errorf("%w: unknown kind %q", ErrInvalidEmail, e.Kind)
+	case !e.Kind.CarriesCode() && e.Code != "":
+		return fmt.Errorf("%w: a %s notice carries no code", ErrInvalidEmail, e.Kind)
+	case !e.Kind.CarriesCode():
+		return nil
 	case !registration.ValidCode(e.Code):
 		return fmt.Errorf("%w: code is not %d ASCII digits", ErrInvalidEmail, registration.CodeLength)
 	case e.ValidFor < time.Second:

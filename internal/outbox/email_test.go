@@ -45,8 +45,8 @@ func TestRenderActivationText(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.validFor.String(), func(t *testing.T) {
 			t.Parallel()
-			e := registration.ActivationEmail{To: "bob2024@example.com", Code: "0427", ValidFor: tt.validFor}
-			m, err := outbox.RenderActivation("no-reply@regapi.local", e)
+			e := registration.Email{Kind: registration.EmailActivationCode, To: "bob2024@example.com", Code: "0427", ValidFor: tt.validFor}
+			m, err := outbox.Render("no-reply@regapi.local", e)
 			if err != nil {
 				t.Fatalf("RenderActivation: %v", err)
 			}
@@ -59,7 +59,7 @@ func TestRenderActivationText(t *testing.T) {
 			if !strings.Contains(m.Text, "clock starts when this email is sent") {
 				t.Errorf("text does not say when the clock starts:\n%s", m.Text)
 			}
-			if m.From != "no-reply@regapi.local" || m.To != e.To || m.Subject != outbox.ActivationSubject {
+			if m.From != "no-reply@regapi.local" || m.To != e.To || m.Subject != "Your regapi activation code" {
 				t.Errorf("envelope = %q %q %q", m.From, m.To, m.Subject)
 			}
 			if m.Code != "0427" || m.ValidFor != tt.validFor {
@@ -75,8 +75,8 @@ func TestRenderActivationText(t *testing.T) {
 func TestRenderActivationCodes(t *testing.T) {
 	t.Parallel()
 	for _, code := range []string{"0000", "0001", "1999", "2025", "9999"} {
-		e := registration.ActivationEmail{To: "a@example.com", Code: code, ValidFor: time.Minute}
-		m, err := outbox.RenderActivation("no-reply@regapi.local", e)
+		e := registration.Email{Kind: registration.EmailActivationCode, To: "a@example.com", Code: code, ValidFor: time.Minute}
+		m, err := outbox.Render("no-reply@regapi.local", e)
 		if err != nil {
 			t.Fatalf("RenderActivation(%s): %v", code, err)
 		}
@@ -90,18 +90,18 @@ func TestRenderActivationRefusesBadContent(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		e    registration.ActivationEmail
+		e    registration.Email
 	}{
-		{"no recipient", registration.ActivationEmail{Code: "0427", ValidFor: time.Minute}},
-		{"short code", registration.ActivationEmail{To: "a@example.com", Code: "427", ValidFor: time.Minute}},
-		{"long code", registration.ActivationEmail{To: "a@example.com", Code: "04270", ValidFor: time.Minute}},
-		{"markup in code", registration.ActivationEmail{To: "a@example.com", Code: "<b>1", ValidFor: time.Minute}},
-		{"no validity", registration.ActivationEmail{To: "a@example.com", Code: "0427"}},
+		{"no recipient", registration.Email{Kind: registration.EmailActivationCode, Code: "0427", ValidFor: time.Minute}},
+		{"short code", registration.Email{Kind: registration.EmailActivationCode, To: "a@example.com", Code: "427", ValidFor: time.Minute}},
+		{"long code", registration.Email{Kind: registration.EmailActivationCode, To: "a@example.com", Code: "04270", ValidFor: time.Minute}},
+		{"markup in code", registration.Email{Kind: registration.EmailActivationCode, To: "a@example.com", Code: "<b>1", ValidFor: time.Minute}},
+		{"no validity", registration.Email{Kind: registration.EmailActivationCode, To: "a@example.com", Code: "0427"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := outbox.RenderActivation("no-reply@regapi.local", tt.e)
+			_, err := outbox.Render("no-reply@regapi.local", tt.e)
 			if !errors.Is(err, outbox.ErrInvalidEmail) {
 				t.Fatalf("RenderActivation() error = %v, want ErrInvalidEmail", err)
 			}

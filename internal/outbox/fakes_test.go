@@ -176,13 +176,13 @@ var _ outbox.Opener = fakeKeys{}
 
 func (k fakeKeys) IDs() [][]byte { return k.ids }
 
-func (k fakeKeys) seal(e registration.ActivationEmail) []byte {
+func (k fakeKeys) seal(e registration.Email) []byte {
 	b, _ := json.Marshal(e)
 	return b
 }
 
-func (k fakeKeys) Open(sealed, keyID []byte) (registration.ActivationEmail, error) {
-	var e registration.ActivationEmail
+func (k fakeKeys) Open(sealed, keyID []byte) (registration.Email, error) {
+	var e registration.Email
 	if !slices.ContainsFunc(k.ids, func(id []byte) bool { return bytes.Equal(id, keyID) }) {
 		return e, registration.ErrUnsealable
 	}

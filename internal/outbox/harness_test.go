@@ -56,7 +56,7 @@ func (h *harness) add(t *testing.T, to string) int64 {
 
 // addEmail commits an activation email for to, sealed under the current key.
 func (h *harness) addEmail(to string) int64 {
-	return h.store.add(h.keys.seal(registration.ActivationEmail{To: to, Code: testCode, ValidFor: time.Minute}), h.keys.ids[0])
+	return h.store.add(h.keys.seal(registration.Email{Kind: registration.EmailActivationCode, To: to, Code: testCode, ValidFor: time.Minute}), h.keys.ids[0])
 }
 
 // run starts the dispatcher; the test's end stops it and checks that Run returned nil.

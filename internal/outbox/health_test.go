@@ -53,7 +53,7 @@ func (p *switchProvider) Send(ctx context.Context, _ mail.Message, _ string) err
 // addBacklog adds n messages as an outage of some length leaves them: attempt attempts made,
 // each waiting out a backoff drawn as the dispatcher draws it.
 func (h *harness) addBacklog(cfg outbox.Config, n, attempt int) {
-	email := h.keys.seal(registration.ActivationEmail{To: "backlog@example.com", Code: testCode, ValidFor: time.Minute})
+	email := h.keys.seal(registration.Email{Kind: registration.EmailActivationCode, To: "backlog@example.com", Code: testCode, ValidFor: time.Minute})
 	for range n {
 		id := h.store.add(email, h.keys.ids[rand.N(len(h.keys.ids))])
 		h.store.mu.Lock()

@@ -9,6 +9,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,22 +46,36 @@ func (s *Accounts) Ping(ctx context.Context) error {
 
 // UpdateAddress implements registration.Store: it locks the record of email (creating it when
 // new), loads the account holding it, calls fn, and writes the changes fn recorded (see
-// queueChange for the statement of each), in one transaction. An outgoing email is committed
-// to the outbox, due from the IssuedAt of the code it carries, and committed is called after
-// the commit. An error from fn is returned unchanged; a unique violation on the account's
-// email becomes registration.ErrEmailTaken; other errors are database errors, wrapped.
+// queueChange for the statement of each), in one transaction. An email committed to the
+// outbox is due at once, and committed is called after the commit. An error from fn is
+// returned unchanged; a unique violation on the account's email becomes
+// registration.ErrEmailTaken; other errors are database errors, wrapped.
 func (s *Accounts) UpdateAddress(ctx context.Context, email string, fn func(*registration.Address) error) error {
+	return s.update(ctx, []string{email}, func(a []*registration.Address) error { return fn(a[0]) })
+}
+
+// UpdateAddresses implements registration.Store: it is UpdateAddress for two distinct
+// addresses, locked in lexical order (so that two callers never wait on each other in a
+// cycle), and writes from's changes, then to's.
+func (s *Accounts) UpdateAddresses(ctx context.Context, from, to string, fn func(from, to *registration.Address) error) error {
+	if from == to {
+		return fmt.Errorf("update addresses: %q twice", from)
+	}
+	return s.update(ctx, []string{from, to}, func(a []*registration.Address) error { return fn(a[0], a[1]) })
+}
+
+func (s *Accounts) update(ctx context.Context, emails []string, fn func([]*registration.Address) error) error {
 	var fnErr error
 	var outgoing bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		a, err := lockAddress(ctx, tx, email)
+		addrs, err := lockAddresses(ctx, tx, emails)
 		if err != nil {
 			return err
 		}
-		if fnErr = fn(&a); fnErr != nil {
+		if fnErr = fn(addrs); fnErr != nil {
 			return fnErr
 		}
-		outgoing, err = saveChanges(ctx, tx, email, a.Changes())
+		outgoing, err = saveChanges(ctx, tx, addrs)
 		return err
 	})
 	if fnErr != nil {
@@ -87,31 +103,42 @@ func (s *Accounts) Account(ctx context.Context, email string) (registration.Acco
 	return *acct, nil
 }
 
-// lockAddress locks the address row of email, creating it when new, and loads the address
-// with its account. The two statements go in one round trip; the second still sees everything
-// committed before the lock was granted, because under READ COMMITTED each statement takes a
-// fresh snapshot when it starts.
-func lockAddress(ctx context.Context, tx pgx.Tx, email string) (registration.Address, error) {
-	a := registration.Address{Email: email}
-	b := &pgx.Batch{}
-	// DO UPDATE, unlike DO NOTHING, row-locks an existing record, so that concurrent changes of
-	// one address, even of a new one, take turns on it.
-	b.Queue(`INSERT INTO address_codes (email) VALUES ($1)
-		ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email
-		RETURNING issued`, email).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&a.CodesIssued)
-	})
-	queueLoadAccount(b, email, &a.Account)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return registration.Address{}, fmt.Errorf("lock address: %w", err)
+// lockAddresses locks the address rows of emails in lexical order, creating those that are
+// new, and loads each address with its account; it returns them in the order of emails. The
+// statements go in one round trip; each load still sees everything committed before its lock
+// was granted, because under READ COMMITTED each statement takes a fresh snapshot when it
+// starts.
+func lockAddresses(ctx context.Context, tx pgx.Tx, emails []string) ([]*registration.Address, error) {
+	addrs := make([]*registration.Address, len(emails))
+	for i, email := range emails {
+		addrs[i] = &registration.Address{Email: email}
 	}
-	return a, nil
+	order := slices.Clone(addrs)
+	slices.SortFunc(order, func(a, b *registration.Address) int { return strings.Compare(a.Email, b.Email) })
+	b := &pgx.Batch{}
+	for _, a := range order {
+		// DO UPDATE, unlike DO NOTHING, row-locks an existing record, so that concurrent changes
+		// of one address, even of a new one, take turns on it.
+		b.Queue(`INSERT INTO address_codes (email) VALUES ($1)
+			ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email
+			RETURNING issued`, a.Email).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&a.CodesIssued)
+		})
+		queueLoadAccount(b, a.Email, &a.Account)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("lock address: %w", err)
+	}
+	return addrs, nil
 }
 
+// selectAccount reads the account holding $1 with its live codes: one row per code, or one
+// row with no code.
 const selectAccount = `SELECT u.id::text, u.email, u.password_hash, u.status, u.created_at, u.activated_at,
-	c.code_hash, c.issued_at, c.sent_at, c.attempts, c.undeliverable OR o.status IS NOT DISTINCT FROM 'dead'
+	c.kind, c.code_hash, c.issued_at, c.sent_at, c.attempts,
+	c.undeliverable OR o.status IS NOT DISTINCT FROM 'dead', c.new_email
 	FROM users u
-	LEFT JOIN activation_codes c ON c.user_id = u.id
+	LEFT JOIN codes c ON c.user_id = u.id
 	LEFT JOIN outbox o ON o.id = c.message_id
 	WHERE u.email = $1`
 
@@ -133,31 +160,41 @@ func loadAccount(ctx context.Context, pool *pgxpool.Pool, email string) (*regist
 	return acct, nil
 }
 
-// collectAccount scans the at most one row of selectAccount, returning nil when there is none.
+// collectAccount gathers the rows of selectAccount into one account, or nil when there are
+// none.
 func collectAccount(rows pgx.Rows) (*registration.Account, error) {
-	accts, err := pgx.CollectRows(rows, scanAccount)
-	if err != nil || len(accts) == 0 {
-		return nil, err
+	defer rows.Close()
+	var acct *registration.Account
+	for rows.Next() {
+		var (
+			a        registration.Account
+			kind     *registration.CodeKind
+			c        registration.Code
+			attempts *int
+			issuedAt *time.Time
+			dead     *bool
+			newEmail *string
+		)
+		err := rows.Scan(&a.User.ID, &a.User.Email, &a.PasswordHash, &a.User.Status, &a.User.CreatedAt,
+			&a.User.ActivatedAt, &kind, &c.Hash, &issuedAt, &c.SentAt, &attempts, &dead, &newEmail)
+		if err != nil {
+			return nil, err
+		}
+		if acct == nil {
+			acct = &a
+		}
+		if kind == nil {
+			continue
+		}
+		c.Kind, c.IssuedAt, c.Attempts = *kind, *issuedAt, *attempts
+		c.Undeliverable = dead != nil && *dead
+		if newEmail != nil {
+			c.NewEmail = *newEmail
+		}
+		if acct.Codes == nil {
+			acct.Codes = map[registration.CodeKind]*registration.Code{}
+		}
+		acct.Codes[c.Kind] = &c
 	}
-	return &accts[0], nil
-}
-
-func scanAccount(row pgx.CollectableRow) (registration.Account, error) {
-	var (
-		a        registration.Account
-		hash     []byte
-		issuedAt *time.Time
-		attempts *int
-		dead     *bool
-		c        registration.Code
-	)
-	err := row.Scan(&a.User.ID, &a.User.Email, &a.PasswordHash, &a.User.Status, &a.User.CreatedAt,
-		&a.User.ActivatedAt, &hash, &issuedAt, &c.SentAt, &attempts, &dead)
-	if err != nil || issuedAt == nil {
-		return a, err
-	}
-	c.Hash, c.IssuedAt, c.Attempts = hash, *issuedAt, *attempts
-	c.Undeliverable = dead != nil && *dead
-	a.Code = &c
-	return a, nil
+	return acct, rows.Err()
 }

@@ -9,20 +9,32 @@ import (
 	"github.com/regapi/regapi/internal/registration"
 )
 
-// saveChanges writes changes, each as its statements, in one round trip, and reports whether
-// they commit an outgoing email.
-func saveChanges(ctx context.Context, tx pgx.Tx, email string, changes []registration.Change) (bool, error) {
-	if len(changes) == 0 {
-		return false, nil
-	}
+// saveChanges writes the changes recorded on each of addrs, in order, each as its statements,
+// in one round trip, and reports whether they commit an email. An address left with neither
+// an account nor a quota history is then removed: looking up an address (a password reset of
+// an unknown one, say) leaves no record behind.
+func saveChanges(ctx context.Context, tx pgx.Tx, addrs []*registration.Address) (bool, error) {
 	b := &pgx.Batch{}
 	outgoing := false
-	for _, c := range changes {
-		if err := queueChange(b, email, c); err != nil {
-			return false, err
+	for _, a := range addrs {
+		for _, c := range a.Changes() {
+			if err := queueChange(b, a.Email, c); err != nil {
+				return false, err
+			}
+			switch c.(type) {
+			case registration.CodeIssued, registration.EmailQueued:
+				outgoing = true
+			}
 		}
-		_, issued := c.(registration.CodeIssued)
-		outgoing = outgoing || issued
+	}
+	for _, a := range addrs {
+		if a.Account == nil && len(a.CodesIssued) == 0 {
+			b.Queue(`DELETE FROM address_codes a WHERE a.email = $1 AND a.issued = '{}'
+				AND NOT EXISTS (SELECT 1 FROM users u WHERE u.email = a.email)`, a.Email)
+		}
+	}
+	if b.Len() == 0 {
+		return false, nil
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return false, fmt.Errorf("save address: %w", err)
@@ -30,12 +42,12 @@ func saveChanges(ctx context.Context, tx pgx.Tx, email string, changes []registr
 	return outgoing, nil
 }
 
-// queueChange queues the statements that write change c to the address email.
+// queueChange queues the statements that write change c, recorded on the address email.
 func queueChange(b *pgx.Batch, email string, c registration.Change) error {
 	switch c := c.(type) {
 	case registration.AccountCreated:
 		if c.Replaced != "" {
-			// The cascade takes the old account's code with it.
+			// The cascades take the old account's codes and emails with it.
 			b.Queue(`DELETE FROM users WHERE id = $1`, c.Replaced)
 		}
 		u := c.Account.User
@@ -43,37 +55,59 @@ func queueChange(b *pgx.Batch, email string, c registration.Change) error {
 			VALUES ($1, $2, $3, $4, $5, $6)`,
 			u.ID, u.Email, c.Account.PasswordHash, u.Status, u.CreatedAt, u.ActivatedAt)
 	case registration.CodeIssued:
-		out := c.Email
-		b.Queue(insertCodeWithMessage, c.UserID, c.Code.Hash, c.Code.IssuedAt, c.Code.Attempts,
-			out.Recipient, out.Sealed, out.KeyID)
+		code, out := c.Code, c.Email
+		var newEmail *string
+		if code.NewEmail != "" {
+			newEmail = &code.NewEmail
+		}
+		b.Queue(insertCodeWithEmail, c.UserID, code.Kind, code.Hash, code.IssuedAt, code.Attempts,
+			newEmail, out.Recipient, out.Sealed, out.KeyID, out.Kind)
 		b.Queue(`UPDATE address_codes SET issued = $2 WHERE email = $1`, email, c.History)
 	case registration.AttemptCounted:
 		// Only the count: sent_at belongs to MarkSent, which may set it meanwhile.
-		b.Queue(`UPDATE activation_codes SET attempts = $2 WHERE user_id = $1`, c.UserID, c.Attempts)
+		b.Queue(`UPDATE codes SET attempts = $3 WHERE user_id = $1 AND kind = $2`, c.UserID, c.Kind, c.Attempts)
+	case registration.CodeSpent:
+		b.Queue(`DELETE FROM codes WHERE user_id = $1 AND kind = $2`, c.UserID, c.Kind)
 	case registration.Activated:
 		b.Queue(`UPDATE users SET status = 'active', activated_at = $2 WHERE id = $1`, c.UserID, c.At)
-		b.Queue(`DELETE FROM activation_codes WHERE user_id = $1`, c.UserID)
+		b.Queue(`DELETE FROM codes WHERE user_id = $1 AND kind = $2`, c.UserID, registration.CodeActivation)
 	case registration.PasswordRehashed:
 		// The address lock already keeps the hash as verified; the condition says so in SQL too.
 		b.Queue(`UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2`,
 			c.UserID, c.Old, c.New)
+	case registration.PasswordChanged:
+		b.Queue(`UPDATE users SET password_hash = $2 WHERE id = $1`, c.UserID, c.Hash)
+	case registration.EmailChanged:
+		b.Queue(`DELETE FROM codes WHERE user_id = $1`, c.UserID)
+		b.Queue(`UPDATE users SET email = $2 WHERE id = $1`, c.UserID, c.New)
+	case registration.AccountDeleted:
+		// The cascades take its codes and every email to it, sent or not.
+		b.Queue(`DELETE FROM users WHERE id = $1`, c.UserID)
+	case registration.EmailQueued:
+		out := c.Email
+		b.Queue(insertEmail, c.UserID, out.Recipient, out.Sealed, out.KeyID, out.Kind, c.At)
 	default:
 		return fmt.Errorf("save address: unknown change %T", c)
 	}
 	return nil
 }
 
-// insertCodeWithMessage commits an outgoing email and the code it carries, linked by
-// message_id so that MarkSent can start the code's lifetime. The message is due at once by
-// the database's clock, which every lease and due time uses: a host whose clock runs ahead
-// must not delay its first send.
-const insertCodeWithMessage = `WITH message AS (
-		INSERT INTO outbox (recipient, payload, key_id, next_attempt_at, created_at)
-		VALUES ($5, $6, $7, now(), $3)
+// insertEmail commits an email that carries no code. It is due at once by the database's
+// clock, which every lease and due time uses: a host whose clock runs ahead must not delay
+// its first send.
+const insertEmail = `INSERT INTO outbox (user_id, recipient, payload, key_id, email_kind, next_attempt_at, created_at)
+	VALUES ($1, $2, $3, $4, $5, now(), $6)`
+
+// insertCodeWithEmail commits an email and the code it carries, linked by message_id so that
+// MarkSent can start the code's lifetime; the code replaces the account's earlier one of its
+// kind. The email is due at once, as in insertEmail.
+const insertCodeWithEmail = `WITH message AS (
+		INSERT INTO outbox (user_id, recipient, payload, key_id, email_kind, next_attempt_at, created_at)
+		VALUES ($1, $7, $8, $9, $10, now(), $4)
 		RETURNING id
 	)
-	INSERT INTO activation_codes (user_id, code_hash, issued_at, attempts, message_id)
-	SELECT $1, $2, $3, $4, id FROM message
-	ON CONFLICT (user_id) DO UPDATE SET code_hash = EXCLUDED.code_hash,
+	INSERT INTO codes (user_id, kind, code_hash, issued_at, attempts, new_email, message_id)
+	SELECT $1, $2, $3, $4, $5, $6, id FROM message
+	ON CONFLICT (user_id, kind) DO UPDATE SET code_hash = EXCLUDED.code_hash,
 		issued_at = EXCLUDED.issued_at, sent_at = NULL, attempts = EXCLUDED.attempts,
-		message_id = EXCLUDED.message_id, undeliverable = false`
+		new_email = EXCLUDED.new_email, message_id = EXCLUDED.message_id, undeliverable = false`

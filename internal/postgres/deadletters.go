@@ -2,12 +2,12 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/regapi/regapi/internal/outbox"
+	"github.com/regapi/regapi/internal/registration"
 )
 
 // DeadEmails lists the emails given up on, longest dead first: id, recipient, attempts,
@@ -54,36 +54,24 @@ func (o *Outbox) RetryAllDead(ctx context.Context) ([]outbox.RetryResult, error)
 	return o.RetryDead(ctx, ids)
 }
 
-// retryDead retries one dead email in a transaction that holds its address, the lock every
-// change to an account takes first, so that no resend or activation slips in between the
-// check and the retry.
+// retryDead retries one dead email in a transaction that holds the address of its account,
+// the lock every change to an account takes first, so that no resend, use of a code or
+// deletion slips in between the check and the retry.
 func (o *Outbox) retryDead(ctx context.Context, id int64) (outbox.RetryResult, error) {
 	result := outbox.RetryResult{ID: id}
 	err := pgx.BeginFunc(ctx, o.pool, func(tx pgx.Tx) error {
-		var recipient string
-		err := tx.QueryRow(ctx, `SELECT recipient FROM outbox WHERE id = $1`, id).Scan(&recipient)
-		if errors.Is(err, pgx.ErrNoRows) {
-			result.Outcome = outbox.NotFound
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		var dead bool
-		var account retryFacts
+		var facts retryFacts
 		b := &pgx.Batch{}
-		b.Queue(`SELECT 1 FROM address_codes WHERE email = $1 FOR UPDATE`, recipient)
-		b.Queue(`SELECT status = 'dead' FROM outbox WHERE id = $1 FOR UPDATE`, id).QueryRow(func(row pgx.Row) error {
-			return row.Scan(&dead)
-		})
-		b.Queue(`SELECT u.status = 'active', c.message_id = $2 FROM users u
-			LEFT JOIN activation_codes c ON c.user_id = u.id WHERE u.email = $1`, recipient, id).Query(func(rows pgx.Rows) error {
-			return scanAccountFacts(rows, &account)
-		})
+		b.Queue(`SELECT 1 FROM address_codes a JOIN users u ON u.email = a.email
+			JOIN outbox o ON o.user_id = u.id WHERE o.id = $1 FOR UPDATE OF a`, id)
+		b.Queue(`SELECT o.status = 'dead', o.email_kind, u.status = 'active',
+				EXISTS (SELECT 1 FROM codes c WHERE c.user_id = u.id AND c.message_id = o.id)
+			FROM outbox o LEFT JOIN users u ON u.id = o.user_id WHERE o.id = $1 FOR UPDATE OF o`,
+			id).Query(func(rows pgx.Rows) error { return scanRetryFacts(rows, &facts) })
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		result.Outcome, result.Reason = retryVerdict(dead, account)
+		result.Outcome, result.Reason = retryVerdict(facts)
 		if result.Outcome != outbox.Retried {
 			return nil
 		}
@@ -96,35 +84,41 @@ func (o *Outbox) retryDead(ctx context.Context, id int64) (outbox.RetryResult, e
 	return result, err
 }
 
-// retryFacts is what the account of a dead email's recipient says about sending it again.
+// retryFacts is what the outbox and the account say about sending a dead email again.
 type retryFacts struct {
-	exists  bool // its recipient has an account
-	active  bool // that account is active
-	current bool // the account's current code is the one this email carries
+	found   bool                   // the email exists
+	dead    bool                   // it is dead
+	kind    registration.EmailKind // what it is
+	exists  bool                   // its account exists
+	active  bool                   // that account is active
+	current bool                   // the email carries a live code of the account
 }
 
-func scanAccountFacts(rows pgx.Rows, f *retryFacts) error {
+func scanRetryFacts(rows pgx.Rows, f *retryFacts) error {
 	defer rows.Close()
 	if rows.Next() {
-		var current *bool
-		if err := rows.Scan(&f.active, &current); err != nil {
+		var active *bool
+		if err := rows.Scan(&f.dead, &f.kind, &active, &f.current); err != nil {
 			return err
 		}
-		f.exists, f.current = true, current != nil && *current
+		f.found, f.exists, f.active = true, active != nil, active != nil && *active
 	}
 	return rows.Err()
 }
 
-// retryVerdict says whether a dead email with the facts of its account may be sent again.
-func retryVerdict(dead bool, account retryFacts) (outbox.RetryOutcome, string) {
+// retryVerdict says whether a dead email with facts may be sent again: a code that is no
+// longer live must not reach the user as if it were new.
+func retryVerdict(f retryFacts) (outbox.RetryOutcome, string) {
 	switch {
-	case !dead:
+	case !f.found:
+		return outbox.NotFound, ""
+	case !f.dead:
 		return outbox.Skipped, outbox.SkipNotDead
-	case !account.exists:
+	case !f.exists:
 		return outbox.Skipped, outbox.SkipAccountGone
-	case account.active:
+	case f.kind == registration.EmailActivationCode && f.active:
 		return outbox.Skipped, outbox.SkipActive
-	case !account.current:
+	case f.kind.CarriesCode() && !f.current:
 		return outbox.Skipped, outbox.SkipCodeReplaced
 	}
 	return outbox.Retried, ""

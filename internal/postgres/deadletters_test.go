@@ -89,23 +89,26 @@ func TestRetryDead(t *testing.T) {
 			db.account(t, "a@example.com", "pending")
 			id := db.dead(t, "a@example.com", 3)
 			db.exec(t, `UPDATE users SET status = 'active', activated_at = now()`)
-			db.exec(t, `DELETE FROM activation_codes`)
+			db.exec(t, `DELETE FROM codes`)
 			return id
 		}, outbox.Skipped, outbox.SkipActive},
-		{"account gone", func(t *testing.T, db *outboxDB) int64 {
+		{"no account (an email older than the link to its account)", func(t *testing.T, db *outboxDB) int64 {
+			return db.dead(t, "a@example.com", 3)
+		}, outbox.Skipped, outbox.SkipAccountGone},
+		{"account deleted: its emails went with it", func(t *testing.T, db *outboxDB) int64 {
 			db.account(t, "a@example.com", "pending")
 			id := db.dead(t, "a@example.com", 3)
 			db.exec(t, `DELETE FROM users`)
 			return id
-		}, outbox.Skipped, outbox.SkipAccountGone},
-		{"account replaced by a new registration", func(t *testing.T, db *outboxDB) int64 {
+		}, outbox.NotFound, ""},
+		{"account replaced by a new registration: its emails went with it", func(t *testing.T, db *outboxDB) int64 {
 			db.account(t, "a@example.com", "pending")
 			id := db.dead(t, "a@example.com", 3)
 			db.exec(t, `DELETE FROM users`)
 			db.account(t, "a@example.com", "pending")
 			db.email(t, "a@example.com", keyCurrent)
 			return id
-		}, outbox.Skipped, outbox.SkipCodeReplaced},
+		}, outbox.NotFound, ""},
 		{"not dead", func(t *testing.T, db *outboxDB) int64 {
 			db.account(t, "a@example.com", "pending")
 			return db.email(t, "a@example.com", keyCurrent)

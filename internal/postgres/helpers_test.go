@@ -147,7 +147,7 @@ func (e *env) deliverAll(t *testing.T) {
 			UPDATE outbox SET status = 'sent', sent_at = $1
 			WHERE status = 'pending' AND next_attempt_at <= $1 RETURNING id
 		)
-		UPDATE activation_codes SET sent_at = $1 WHERE message_id IN (SELECT id FROM sent) AND sent_at IS NULL`,
+		UPDATE codes SET sent_at = $1 WHERE message_id IN (SELECT id FROM sent) AND sent_at IS NULL`,
 		e.clock.Now())
 	if err != nil {
 		t.Fatalf("deliver: %v", err)

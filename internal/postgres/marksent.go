@@ -21,7 +21,7 @@ const markSentBatch = `WITH sent AS (
 		WHERE id = ANY($1::bigint[]) AND status <> ALL ('{sent,dead}'::text[])
 		RETURNING id
 	)
-	UPDATE activation_codes SET sent_at = now()
+	UPDATE codes SET sent_at = now()
 	WHERE message_id = ANY(ARRAY(SELECT id FROM sent)) AND sent_at IS NULL`
 
 // sentMarks merges concurrent MarkSent calls: while one statement records some deliveries,

@@ -55,12 +55,12 @@ func (db *outboxDB) email(t *testing.T, email string, keyID []byte) int64 {
 	t.Helper()
 	var id int64
 	err := db.pool.QueryRow(context.Background(), `WITH m AS (
-			INSERT INTO outbox (recipient, payload, key_id, next_attempt_at, created_at)
-			VALUES ($1, 'sealed', $2, now(), now()) RETURNING id
+			INSERT INTO outbox (user_id, recipient, payload, key_id, next_attempt_at, created_at)
+			VALUES ((SELECT id FROM users WHERE email = $1), $1, 'sealed', $2, now(), now()) RETURNING id
 		), c AS (
-			INSERT INTO activation_codes (user_id, code_hash, issued_at, message_id)
+			INSERT INTO codes (user_id, code_hash, issued_at, message_id)
 			SELECT u.id, 'hash', now(), m.id FROM users u, m WHERE u.email = $1
-			ON CONFLICT (user_id) DO UPDATE SET message_id = EXCLUDED.message_id, sent_at = NULL
+			ON CONFLICT (user_id, kind) DO UPDATE SET message_id = EXCLUDED.message_id, sent_at = NULL
 		)
 		SELECT id FROM m`, email, keyID).Scan(&id)
 	if err != nil {
@@ -109,7 +109,7 @@ func (db *outboxDB) row(t *testing.T, id int64) outboxRow {
 	var r outboxRow
 	err := db.pool.QueryRow(context.Background(), `SELECT o.status, o.next_attempt_at - now(), o.last_error,
 			o.attempts, o.retried_at IS NOT NULL, o.sent_at, c.sent_at, now()
-		FROM outbox o LEFT JOIN activation_codes c ON c.message_id = o.id WHERE o.id = $1`, id).
+		FROM outbox o LEFT JOIN codes c ON c.message_id = o.id WHERE o.id = $1`, id).
 		Scan(&r.status, &r.untilNext, &r.lastError, &r.attempts, &r.waiting, &r.sentAt, &r.codeSent, &r.now)
 	if err != nil {
 		t.Fatal(err)

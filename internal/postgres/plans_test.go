@@ -81,14 +81,14 @@ func loadStaleOutbox(t *testing.T, drained bool) *pgxpool.Pool {
 				SELECT 'u' || i || '@example.com', 'sealed', 'current-key', '%[3]s', now() - interval '1 minute', now(),
 					CASE WHEN '%[3]s' = 'sent' THEN now() END
 				FROM generate_series(%[1]d, %[1]d + %[2]d - 1) i;
-			INSERT INTO activation_codes (user_id, code_hash, issued_at, message_id)
+			INSERT INTO codes (user_id, code_hash, issued_at, message_id)
 				SELECT u.id, 'hash', now(), o.id FROM users u JOIN outbox o ON o.recipient = u.email
-				WHERE u.email LIKE 'u%%' AND NOT EXISTS (SELECT 1 FROM activation_codes c WHERE c.user_id = u.id);`,
+				WHERE u.email LIKE 'u%%' AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.user_id = u.id);`,
 			from, n, status)
 	}
 	steps := []string{
 		`ALTER TABLE outbox SET (autovacuum_enabled = false);
-		 ALTER TABLE activation_codes SET (autovacuum_enabled = false);
+		 ALTER TABLE codes SET (autovacuum_enabled = false);
 		 ALTER TABLE users SET (autovacuum_enabled = false)`,
 		load(1, staleSent, "sent"),
 		load(staleSent+1, 10, "pending"),

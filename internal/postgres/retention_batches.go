@@ -10,13 +10,14 @@ import (
 	"github.com/regapi/regapi/internal/registration"
 )
 
-// liveCode holds for an account u whose code may still be used or is still on its way: not
-// given up on, and either not yet accepted by the provider or accepted within the code TTL
-// ($3). Such an account is never deleted, however old. It is a scalar subquery, not EXISTS,
-// so that it stays a primary key lookup per account rather than becoming a join over all codes.
-const liveCode = `coalesce((SELECT NOT c.undeliverable AND (c.sent_at IS NULL OR c.sent_at > now() - $3::interval)
-		AND (SELECT o.status FROM outbox o WHERE o.id = c.message_id) IS DISTINCT FROM 'dead'
-		FROM activation_codes c WHERE c.user_id = u.id), false)`
+// liveCode holds for an account u with a code (of any kind) that may still be used or is
+// still on its way: not given up on, and either not yet accepted by the provider or accepted
+// within the code TTL ($3). Such an account is never deleted, however old. It is a scalar
+// subquery, not EXISTS, so that it stays a lookup of the account's primary key range rather
+// than becoming a join over all codes.
+const liveCode = `coalesce((SELECT bool_or(NOT c.undeliverable AND (c.sent_at IS NULL OR c.sent_at > now() - $3::interval)
+		AND (SELECT o.status FROM outbox o WHERE o.id = c.message_id) IS DISTINCT FROM 'dead')
+		FROM codes c WHERE c.user_id = u.id), false)`
 
 // lockExpiredPending locks, oldest first, the address records of up to $2 pending accounts
 // created before now - $1 whose code is dead, skipping addresses a transaction holds. This is
@@ -86,7 +87,7 @@ type finished struct {
 const deleteFinishedMessages = `WITH doomed AS (
 		SELECT id FROM outbox WHERE %s LIMIT $2 FOR UPDATE SKIP LOCKED
 	), unlinked AS (
-		UPDATE activation_codes c SET message_id = NULL, undeliverable = c.undeliverable OR $3::bool
+		UPDATE codes c SET message_id = NULL, undeliverable = c.undeliverable OR $3::bool
 		WHERE c.message_id = ANY(ARRAY(SELECT id FROM doomed))
 	), gone AS (
 		DELETE FROM outbox o WHERE o.id = ANY(ARRAY(SELECT id FROM doomed)) RETURNING o.id

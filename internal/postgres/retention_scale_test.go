@@ -96,7 +96,7 @@ func preloadExpired(b testing.TB, pool *pgxpool.Pool, n int) {
 			SELECT CASE WHEN i <= $1::int THEN 'pending-' ELSE 'gone-' END || i || '@scale.example', '\x00', '\x00', 'sent', 1,
 				now() - interval '8 days', now() - interval '8 days', now() - interval '8 days'
 			FROM generate_series(1, $2::int) i`, []any{pending, sent}},
-		{`INSERT INTO activation_codes (user_id, code_hash, issued_at, sent_at, message_id)
+		{`INSERT INTO codes (user_id, code_hash, issued_at, sent_at, message_id)
 			SELECT u.id, '\x00', u.created_at, u.created_at, o.id FROM users u JOIN outbox o ON o.recipient = u.email`, nil},
 		{`INSERT INTO address_codes (email, issued) SELECT 'active-' || i || '@scale.example', ARRAY[now() - interval '8 days']
 			FROM generate_series(1, $1::int) i`, []any{histories}},

@@ -36,7 +36,7 @@ func (e *env) finish(t *testing.T, email, state string, at time.Time) {
 				sent_at = CASE WHEN $2 = 'sent' THEN $3::timestamptz END,
 				dead_at = CASE WHEN $2 = 'dead' THEN $3::timestamptz END
 			WHERE id = (SELECT max(id) FROM outbox WHERE recipient = $1) RETURNING id)
-		UPDATE activation_codes SET sent_at = $3 FROM m WHERE message_id = m.id AND $2 = 'sent'`, email, state, at)
+		UPDATE codes SET sent_at = $3 FROM m WHERE message_id = m.id AND $2 = 'sent'`, email, state, at)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,8 +47,8 @@ func TestParallelWrongCodes(t *testing.T) {
 		t.Fatalf("outcomes %v, want %d ErrInvalidCode and %d ErrTooManyAttempts", counts, limit, n-limit)
 	}
 	acct, err := e.accounts.Account(ctx, u.Email)
-	if err != nil || acct.Code == nil || acct.Code.Attempts != limit {
-		t.Fatalf("stored code %+v (%v), want %d attempts", acct.Code, err, limit)
+	if err != nil || acct.Code(registration.CodeActivation) == nil || acct.Code(registration.CodeActivation).Attempts != limit {
+		t.Fatalf("stored code %+v (%v), want %d attempts", acct.Code(registration.CodeActivation), err, limit)
 	}
 	if _, err := e.svc.Activate(ctx, u, code); !errors.Is(err, registration.ErrTooManyAttempts) {
 		t.Errorf("right code on a burned one: %v, want ErrTooManyAttempts", err)
@@ -70,8 +70,8 @@ func TestParallelCorrectActivations(t *testing.T) {
 		t.Fatalf("outcomes %v, want 1 success and %d ErrAlreadyActive", counts, n-1)
 	}
 	acct, err := e.accounts.Account(ctx, u.Email)
-	if err != nil || acct.User.Status != registration.StatusActive || acct.User.ActivatedAt == nil || acct.Code != nil {
-		t.Errorf("stored account %+v, code %+v (%v); want active without a code", acct.User, acct.Code, err)
+	if err != nil || acct.User.Status != registration.StatusActive || acct.User.ActivatedAt == nil || acct.Code(registration.CodeActivation) != nil {
+		t.Errorf("stored account %+v, code %+v (%v); want active without a code", acct.User, acct.Code(registration.CodeActivation), err)
 	}
 }
 

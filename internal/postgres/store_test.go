@@ -16,7 +16,7 @@ func pendingAccount(id, email string) *registration.Account {
 	return &registration.Account{
 		User:         registration.User{ID: id, Email: email, Status: registration.StatusPending, CreatedAt: t0},
 		PasswordHash: "fake$" + id,
-		Code:         &registration.Code{Hash: []byte("hash-" + id), IssuedAt: t0},
+		Codes:        map[registration.CodeKind]*registration.Code{registration.CodeActivation: {Kind: registration.CodeActivation, Hash: []byte("hash-" + id), IssuedAt: t0}},
 	}
 }
 
@@ -31,13 +31,18 @@ func utc(acct registration.Account) registration.Account {
 	if at := acct.User.ActivatedAt; at != nil {
 		acct.User.ActivatedAt = new(at.UTC())
 	}
-	if acct.Code != nil {
-		c := *acct.Code
+	codes := acct.Codes
+	acct.Codes = nil
+	for kind, code := range codes {
+		c := *code
 		c.IssuedAt = c.IssuedAt.UTC()
 		if c.SentAt != nil {
 			c.SentAt = new(c.SentAt.UTC())
 		}
-		acct.Code = &c
+		if acct.Codes == nil {
+			acct.Codes = map[registration.CodeKind]*registration.Code{}
+		}
+		acct.Codes[kind] = &c
 	}
 	return acct
 }
@@ -45,14 +50,14 @@ func utc(acct registration.Account) registration.Account {
 var activated = t0.Add(time.Minute)
 
 // outgoing is an outgoing email for the tests that do not open it.
-var outgoing = registration.OutgoingEmail{Recipient: "alice@example.com", Sealed: []byte("sealed"), KeyID: []byte("key")}
+var outgoing = registration.SealedEmail{Kind: registration.EmailActivationCode, Recipient: "alice@example.com", Sealed: []byte("sealed"), KeyID: []byte("key")}
 
 // create records the creation of account id, with its code, on a.
 func create(id string) func(*registration.Address) error {
 	return func(a *registration.Address) error {
 		acct := pendingAccount(id, a.Email)
 		a.CreateAccount(*acct)
-		a.IssueCode(*acct.Code, outgoing)
+		a.IssueCode(a.Account, *acct.Code(registration.CodeActivation), outgoing)
 		return nil
 	}
 }
@@ -76,12 +81,12 @@ var roundTrips = []struct {
 		name: "wrong attempt is counted",
 		steps: []func(*registration.Address) error{
 			create(idA),
-			func(a *registration.Address) error { a.CountAttempt(); return nil },
-			func(a *registration.Address) error { a.CountAttempt(); return nil },
+			func(a *registration.Address) error { a.CountAttempt(registration.CodeActivation); return nil },
+			func(a *registration.Address) error { a.CountAttempt(registration.CodeActivation); return nil },
 		},
 		want: func() *registration.Account {
 			acct := pendingAccount(idA, "alice@example.com")
-			acct.Code.Attempts = 2
+			acct.Code(registration.CodeActivation).Attempts = 2
 			return acct
 		}(),
 	},
@@ -89,15 +94,15 @@ var roundTrips = []struct {
 		name: "a new code replaces the old one",
 		steps: []func(*registration.Address) error{
 			create(idA),
-			func(a *registration.Address) error { a.CountAttempt(); return nil },
+			func(a *registration.Address) error { a.CountAttempt(registration.CodeActivation); return nil },
 			func(a *registration.Address) error {
-				a.IssueCode(registration.Code{Hash: []byte("new"), IssuedAt: activated}, outgoing)
+				a.IssueCode(a.Account, registration.Code{Kind: registration.CodeActivation, Hash: []byte("new"), IssuedAt: activated}, outgoing)
 				return nil
 			},
 		},
 		want: func() *registration.Account {
 			acct := pendingAccount(idA, "alice@example.com")
-			acct.Code = &registration.Code{Hash: []byte("new"), IssuedAt: activated}
+			acct.Codes[registration.CodeActivation] = &registration.Code{Kind: registration.CodeActivation, Hash: []byte("new"), IssuedAt: activated}
 			return acct
 		}(),
 	},
@@ -109,7 +114,7 @@ var roundTrips = []struct {
 		},
 		want: func() *registration.Account {
 			acct := pendingAccount(idA, "alice@example.com")
-			acct.User.Status, acct.User.ActivatedAt, acct.Code = registration.StatusActive, &activated, nil
+			acct.User.Status, acct.User.ActivatedAt, acct.Codes = registration.StatusActive, &activated, nil
 			return acct
 		}(),
 	},
@@ -155,7 +160,7 @@ func TestUpdateAddressRoundTrip(t *testing.T) {
 				t.Fatalf("Account: %v", err)
 			}
 			if got, want := utc(got), *tt.want; !reflect.DeepEqual(got, want) {
-				t.Errorf("Account =\n%+v %+v\nwant\n%+v %+v", got, got.Code, want, want.Code)
+				t.Errorf("Account =\n%+v %+v\nwant\n%+v %+v", got, got.Code(registration.CodeActivation), want, want.Code(registration.CodeActivation))
 			}
 		})
 	}
@@ -174,7 +179,7 @@ func TestUpdateAddressKeepsCodesIssued(t *testing.T) {
 	for i, at := range issues {
 		if i > 0 {
 			err := e.accounts.UpdateAddress(ctx, email, func(a *registration.Address) error {
-				a.IssueCode(registration.Code{Hash: []byte("h"), IssuedAt: at}, outgoing)
+				a.IssueCode(a.Account, registration.Code{Kind: registration.CodeActivation, Hash: []byte("h"), IssuedAt: at}, outgoing)
 				return nil
 			})
 			if err != nil {

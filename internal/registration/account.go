@@ -22,16 +22,20 @@ type User struct {
 	ActivatedAt *time.Time
 }
 
-// Account is a user together with its secrets: the password hash and the current activation code.
+// Account is a user together with its secrets: the password hash and its live codes.
 type Account struct {
 	User         User
 	PasswordHash string
-	// Code is the latest activation code; nil once the account is active.
-	Code *Code
+	// Codes holds the account's live codes, at most one of each kind.
+	Codes map[CodeKind]*Code
 }
 
-// Code is an issued activation code as kept at rest: a keyed hash, never the digits.
+// Code returns the account's live code of kind, or nil.
+func (a *Account) Code(kind CodeKind) *Code { return a.Codes[kind] }
+
+// Code is an issued code as kept at rest: a keyed hash, never the digits.
 type Code struct {
+	Kind     CodeKind
 	Hash     []byte
 	IssuedAt time.Time
 	// SentAt is when the email provider accepted the email carrying the code; the code's
@@ -41,6 +45,9 @@ type Code struct {
 	Attempts int
 	// Undeliverable is set when the email carrying the code was given up on.
 	Undeliverable bool
+	// NewEmail is the address an email_change code was sent to, the one it proves; empty for
+	// the other kinds, whose codes go to the account's own address.
+	NewEmail string
 }
 
 // Address is everything kept under one email address: the account holding it, if any, and the
@@ -59,20 +66,23 @@ type Address struct {
 	changes     []Change
 }
 
-// OutgoingEmail is an activation email to commit to the outbox with the code it carries. Its
-// content is sealed, so that the database never holds a readable code.
-type OutgoingEmail struct {
+// SealedEmail is an email to commit to the outbox. Its content is sealed (CodeKeys.Seal), so
+// that the database never holds a readable code.
+type SealedEmail struct {
+	Kind      EmailKind
 	Recipient string
 	Sealed    []byte
 	// KeyID names the secret that sealed it (CodeKeys.ID).
 	KeyID []byte
 }
 
-// ActivationEmail is the content of an activation email before sealing.
-type ActivationEmail struct {
-	To       string        `json:"to"`
-	Code     string        `json:"code"`
-	ValidFor time.Duration `json:"valid_for"`
+// sentTo returns the address c was sent to, which its hash binds: acct's own, or the new
+// address of an email_change code.
+func (c *Code) sentTo(acct *Account) string {
+	if c.NewEmail != "" {
+		return c.NewEmail
+	}
+	return acct.User.Email
 }
 
 // expiresAt returns when c stops being valid under ttl, and false while its lifetime has not

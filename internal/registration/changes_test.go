@@ -15,10 +15,10 @@ func TestCreateAccountRecordsTheReplacedOne(t *testing.T) {
 	second := first
 	second.User.ID = "u2"
 	a.CreateAccount(second)
-	if a.Account.User.ID != "u2" || a.Account.Code != nil {
+	if a.Account.User.ID != "u2" || a.Account.Code(CodeActivation) != nil {
 		t.Fatalf("account %+v, want u2 without a code", a.Account)
 	}
-	first.Code, second.Code = nil, nil
+	first.Codes, second.Codes = nil, nil
 	want := []Change{AccountCreated{Account: first}, AccountCreated{Account: second, Replaced: "u1"}}
 	if got := a.Changes(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("changes\n%+v\nwant\n%+v", got, want)
@@ -34,12 +34,12 @@ func TestIssueCodeCutsTheHistoryToTheQuotaWindow(t *testing.T) {
 		Account:     pendingAccount(keys, true),
 		CodesIssued: []time.Time{t0, now.Add(-QuotaWindow), now.Add(-time.Hour)},
 	}
-	c := Code{Hash: []byte("h"), IssuedAt: now}
-	out := OutgoingEmail{Recipient: a.Email, Sealed: []byte("s"), KeyID: []byte("k")}
-	a.IssueCode(c, out)
+	c := Code{Kind: CodeActivation, Hash: []byte("h"), IssuedAt: now}
+	out := SealedEmail{Kind: EmailActivationCode, Recipient: a.Email, Sealed: []byte("s"), KeyID: []byte("k")}
+	a.IssueCode(a.Account, c, out)
 	history := []time.Time{now.Add(-time.Hour), now}
-	if !reflect.DeepEqual(a.CodesIssued, history) || !reflect.DeepEqual(*a.Account.Code, c) {
-		t.Fatalf("history %v and code %+v, want %v and %+v", a.CodesIssued, a.Account.Code, history, c)
+	if !reflect.DeepEqual(a.CodesIssued, history) || !reflect.DeepEqual(*a.Account.Code(CodeActivation), c) {
+		t.Fatalf("history %v and code %+v, want %v and %+v", a.CodesIssued, a.Account.Code(CodeActivation), history, c)
 	}
 	want := []Change{CodeIssued{UserID: "u1", Code: c, Email: out, History: history}}
 	if got := a.Changes(); !reflect.DeepEqual(got, want) {

@@ -21,7 +21,7 @@ import (
 const SecretSize = 32
 
 // sealContext binds sealed payloads to their purpose, so they cannot be replayed elsewhere.
-const sealContext = "regapi activation email v1"
+const sealContext = "regapi activation email v1" // kept: emails sealed under it stay readable
 
 // CodeKeys issues activation codes and keeps them unreadable at rest: codes are stored as an
 // HMAC-SHA256 keyed hash, and the outgoing email that must carry the digits is sealed with
@@ -155,17 +155,16 @@ func (k *CodeKeys) Matches(hash []byte, email, code string) bool {
 	return match == 1
 }
 
-// Seal encrypts an activation email for the outbox under the current secret, whose
-// fingerprint is ID().
-func (k *CodeKeys) Seal(e ActivationEmail) ([]byte, error) {
+// Seal encrypts an email for the outbox under the current secret, whose fingerprint is ID().
+func (k *CodeKeys) Seal(e Email) ([]byte, error) {
 	plain, err := json.Marshal(e)
 	if err != nil {
-		return nil, fmt.Errorf("seal activation email: %w", err)
+		return nil, fmt.Errorf("seal email: %w", err)
 	}
 	aead := k.keys[0].aead
 	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
-		return nil, fmt.Errorf("seal activation email: %w", err)
+		return nil, fmt.Errorf("seal email: %w", err)
 	}
 	return aead.Seal(nonce, nonce, plain, []byte(sealContext)), nil
 }
@@ -174,11 +173,11 @@ func (k *CodeKeys) Seal(e ActivationEmail) ([]byte, error) {
 // damaged.
 var ErrUnsealable = errors.New("sealed email cannot be opened (damaged, or sealed under another CODE_SECRET)")
 
-// Open decrypts an activation email that Seal sealed under the secret whose fingerprint is
-// keyID, current or previous. It returns ErrUnsealable when no secret has that fingerprint or
-// the payload does not open under it.
-func (k *CodeKeys) Open(sealed, keyID []byte) (ActivationEmail, error) {
-	var e ActivationEmail
+// Open decrypts an email that Seal sealed under the secret whose fingerprint is keyID,
+// current or previous. It returns ErrUnsealable when no secret has that fingerprint or the
+// payload does not open under it.
+func (k *CodeKeys) Open(sealed, keyID []byte) (Email, error) {
+	var e Email
 	key := k.find(keyID)
 	if key == nil {
 		return e, ErrUnsealable
@@ -193,6 +192,9 @@ func (k *CodeKeys) Open(sealed, keyID []byte) (ActivationEmail, error) {
 	}
 	if err := json.Unmarshal(plain, &e); err != nil {
 		return e, fmt.Errorf("%w: %v", ErrUnsealable, err)
+	}
+	if e.Kind == "" {
+		e.Kind = EmailActivationCode // sealed before there were other kinds
 	}
 	return e, nil
 }

@@ -54,7 +54,7 @@ func TestCodeHash(t *testing.T) {
 func TestSealOpen(t *testing.T) {
 	t.Parallel()
 	keys := testKeys(t)
-	want := ActivationEmail{To: "a@example.com", Code: "0427", ValidFor: time.Minute}
+	want := Email{Kind: EmailActivationCode, To: "a@example.com", Code: "0427", ValidFor: time.Minute}
 	sealed, err := keys.Seal(want)
 	if err != nil {
 		t.Fatal(err)

@@ -16,14 +16,16 @@ var (
 	ErrUnauthorized = errors.New("invalid credentials")
 	// ErrAlreadyActive: the account needs no activation.
 	ErrAlreadyActive = errors.New("account already active")
-	// ErrInvalidCode: the code is not the current one; the try was counted.
-	ErrInvalidCode = errors.New("invalid activation code")
+	// ErrAccountPending: the account must be activated first.
+	ErrAccountPending = errors.New("account not active yet")
+	// ErrInvalidCode: the code is not the live one; the try was counted.
+	ErrInvalidCode = errors.New("invalid code")
 	// ErrCodeExpired: the code's lifetime ran out; a new one must be requested.
-	ErrCodeExpired = errors.New("activation code expired")
+	ErrCodeExpired = errors.New("code expired")
 	// ErrTooManyAttempts: the code was burned by wrong tries; a new one must be requested.
-	ErrTooManyAttempts = errors.New("too many wrong activation codes")
+	ErrTooManyAttempts = errors.New("too many wrong codes")
 	// ErrResendCooldown: no new code may be issued yet (cooldown or daily quota); see RetryAfter.
-	ErrResendCooldown = errors.New("no new activation code yet")
+	ErrResendCooldown = errors.New("no new code yet")
 	// ErrOverloaded: the password hasher's queue is full; the request may be retried.
 	ErrOverloaded = errors.New("service overloaded")
 	// ErrUnavailable: the database cannot be reached right now; the request may be retried.

@@ -70,7 +70,7 @@ func TestCodeHashedUnderPreviousSecretStillMatches(t *testing.T) {
 func TestOpenWhatAnySecretSealed(t *testing.T) {
 	t.Parallel()
 	now, before := rotated(t)
-	want := ActivationEmail{To: "a@example.com", Code: "0427", ValidFor: time.Minute}
+	want := Email{Kind: EmailActivationCode, To: "a@example.com", Code: "0427", ValidFor: time.Minute}
 	oldSealed, err := before.Seal(want)
 	if err != nil {
 		t.Fatal(err)

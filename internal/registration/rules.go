@@ -26,7 +26,8 @@ func (p Policy) holdsAddress(acct *Account, now time.Time) bool {
 	if acct.User.Status == StatusActive {
 		return true
 	}
-	return acct.Code != nil && !acct.Code.expired(now, p.CodeTTL)
+	c := acct.Code(CodeActivation)
+	return c != nil && !c.expired(now, p.CodeTTL)
 }
 
 // checkQuota refuses a new code when the address already had MaxCodesPerDay codes within the
@@ -41,12 +42,14 @@ func (p Policy) checkQuota(a *Address, now time.Time) error {
 	return &RetryError{Err: ErrResendCooldown, After: roundUp(oldest.Add(QuotaWindow).Sub(now))}
 }
 
-// checkCooldown refuses a new code while the account's latest one is younger than ResendCooldown.
-func (p Policy) checkCooldown(acct *Account, now time.Time) error {
-	if acct.Code == nil {
+// checkCooldown refuses a new code of kind while the account's latest one of that kind is
+// younger than ResendCooldown.
+func (p Policy) checkCooldown(acct *Account, kind CodeKind, now time.Time) error {
+	c := acct.Code(kind)
+	if c == nil {
 		return nil
 	}
-	if wait := acct.Code.IssuedAt.Add(p.ResendCooldown).Sub(now); wait > 0 {
+	if wait := c.IssuedAt.Add(p.ResendCooldown).Sub(now); wait > 0 {
 		return &RetryError{Err: ErrResendCooldown, After: roundUp(wait)}
 	}
 	return nil
@@ -55,20 +58,54 @@ func (p Policy) checkCooldown(acct *Account, now time.Time) error {
 // activate applies one activation attempt with code to the account of a at now. A wrong code
 // is counted on a, to be saved whatever the outcome.
 func (p Policy) activate(a *Address, code string, now time.Time, keys *CodeKeys) error {
-	acct := a.Account
-	c := acct.Code
-	switch {
-	case acct.User.Status == StatusActive:
+	if a.Account.User.Status == StatusActive {
 		return ErrAlreadyActive
+	}
+	if err := p.tryCode(a, CodeActivation, code, now, keys); err != nil {
+		return err
+	}
+	a.Activate(now)
+	return nil
+}
+
+// tryCode checks code against the live code of kind of a's account, which its owner, already
+// authenticated, wants to use: a dead code says so whatever the digits, a wrong one is
+// counted. It returns nil for the right code, which the caller then spends.
+func (p Policy) tryCode(a *Address, kind CodeKind, code string, now time.Time, keys *CodeKeys) error {
+	c := a.Account.Code(kind)
+	switch {
 	case c == nil || c.expired(now, p.CodeTTL):
 		return ErrCodeExpired
 	case c.Attempts >= p.MaxAttempts:
 		return ErrTooManyAttempts
-	case !keys.Matches(c.Hash, acct.User.Email, code):
-		a.CountAttempt()
+	case !keys.Matches(c.Hash, c.sentTo(a.Account), code):
+		a.CountAttempt(kind)
 		return ErrInvalidCode
 	}
-	a.Activate(now)
+	return nil
+}
+
+// tryCodeBlind is tryCode for a caller who proved nothing but the code (a password reset):
+// every wrong code, and every address without a live code of kind, is ErrInvalidCode, so that
+// only the right digits learn whether the code expired or was burned. A wrong try against a
+// live code is counted.
+func (p Policy) tryCodeBlind(a *Address, kind CodeKind, code string, now time.Time, keys *CodeKeys) error {
+	if a.Account == nil || a.Account.Code(kind) == nil {
+		return ErrInvalidCode
+	}
+	c := a.Account.Code(kind)
+	live := !c.expired(now, p.CodeTTL) && c.Attempts < p.MaxAttempts
+	switch {
+	case !keys.Matches(c.Hash, c.sentTo(a.Account), code):
+		if live {
+			a.CountAttempt(kind)
+		}
+		return ErrInvalidCode
+	case c.expired(now, p.CodeTTL):
+		return ErrCodeExpired
+	case c.Attempts >= p.MaxAttempts:
+		return ErrTooManyAttempts
+	}
 	return nil
 }
 

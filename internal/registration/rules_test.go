@@ -30,12 +30,12 @@ func testKeys(t *testing.T) *CodeKeys {
 // set, accepted by the provider at t0+1s.
 func pendingAccount(keys *CodeKeys, sent bool) *Account {
 	acct := &Account{
-		User: User{ID: "u1", Email: "a@example.com", Status: StatusPending, CreatedAt: t0},
-		Code: &Code{Hash: keys.Hash("a@example.com", "1234"), IssuedAt: t0},
+		User:  User{ID: "u1", Email: "a@example.com", Status: StatusPending, CreatedAt: t0},
+		Codes: map[CodeKind]*Code{CodeActivation: {Kind: CodeActivation, Hash: keys.Hash("a@example.com", "1234"), IssuedAt: t0}},
 	}
 	if sent {
 		at := t0.Add(time.Second)
-		acct.Code.SentAt = &at
+		acct.Code(CodeActivation).SentAt = &at
 	}
 	return acct
 }
@@ -66,7 +66,7 @@ func TestActivate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			acct := pendingAccount(keys, tt.sent)
-			acct.Code.Attempts = tt.attempts
+			acct.Code(CodeActivation).Attempts = tt.attempts
 			if tt.active {
 				acct.User.Status = StatusActive
 			}
@@ -75,7 +75,7 @@ func TestActivate(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("activate: got %v, want %v", err, tt.want)
 			}
-			if tt.want == nil && (acct.User.Status != StatusActive || acct.User.ActivatedAt == nil || acct.Code != nil) {
+			if tt.want == nil && (acct.User.Status != StatusActive || acct.User.ActivatedAt == nil || acct.Code(CodeActivation) != nil) {
 				t.Fatalf("activate succeeded but account is %+v", acct)
 			}
 			if want := wantActivateChanges(tt.want, acct, tt.at); !reflect.DeepEqual(a.Changes(), want) {
@@ -94,15 +94,15 @@ func TestActivateCountsWrongTries(t *testing.T) {
 		if err := policy.activate(a, "0000", t0.Add(2*time.Second), keys); !errors.Is(err, ErrInvalidCode) {
 			t.Fatalf("try %d: got %v, want ErrInvalidCode", i, err)
 		}
-		if acct.Code.Attempts != i {
-			t.Fatalf("try %d: attempts = %d", i, acct.Code.Attempts)
+		if acct.Code(CodeActivation).Attempts != i {
+			t.Fatalf("try %d: attempts = %d", i, acct.Code(CodeActivation).Attempts)
 		}
 	}
 	if err := policy.activate(a, "1234", t0.Add(2*time.Second), keys); !errors.Is(err, ErrTooManyAttempts) {
 		t.Fatalf("right code after the limit: got %v, want ErrTooManyAttempts", err)
 	}
-	if acct.Code.Attempts != policy.MaxAttempts {
-		t.Fatalf("attempts grew past the limit: %d", acct.Code.Attempts)
+	if acct.Code(CodeActivation).Attempts != policy.MaxAttempts {
+		t.Fatalf("attempts grew past the limit: %d", acct.Code(CodeActivation).Attempts)
 	}
 }
 
@@ -112,7 +112,7 @@ func wantActivateChanges(err error, acct *Account, at time.Time) []Change {
 	case err == nil:
 		return []Change{Activated{UserID: acct.User.ID, At: at}}
 	case errors.Is(err, ErrInvalidCode):
-		return []Change{AttemptCounted{UserID: acct.User.ID, Attempts: acct.Code.Attempts}}
+		return []Change{AttemptCounted{UserID: acct.User.ID, Kind: CodeActivation, Attempts: acct.Code(CodeActivation).Attempts}}
 	}
 	return nil
 }
@@ -139,7 +139,7 @@ func TestHoldsAddress(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			acct := pendingAccount(keys, tt.sent)
-			acct.Code.Undeliverable = tt.undeliverable
+			acct.Code(CodeActivation).Undeliverable = tt.undeliverable
 			if tt.active {
 				acct.User.Status = StatusActive
 			}
@@ -198,7 +198,7 @@ func TestCheckCooldown(t *testing.T) {
 		{at: t0.Add(30 * time.Second)},
 	}
 	for _, tt := range tests {
-		err := policy.checkCooldown(pendingAccount(keys, true), tt.at)
+		err := policy.checkCooldown(pendingAccount(keys, true), CodeActivation, tt.at)
 		if after, _ := RetryAfter(err); after != tt.wantAfter {
 			t.Fatalf("at %s: got %v, want retry after %s", tt.at.Sub(t0), err, tt.wantAfter)
 		}

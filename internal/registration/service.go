@@ -14,6 +14,10 @@ type Store interface {
 	// address (Address.Changes), each as the statement it names, in one transaction. An error
 	// from fn rolls everything back and is returned unchanged.
 	UpdateAddress(ctx context.Context, email string, fn func(*Address) error) error
+	// UpdateAddresses is UpdateAddress for two distinct addresses at once, from and to, locked
+	// in an order that cannot deadlock with another caller's; it writes from's changes, then
+	// to's. It moves an account from one address to another.
+	UpdateAddresses(ctx context.Context, from, to string, fn func(from, to *Address) error) error
 	// Account returns the account holding email, or ErrNotFound.
 	Account(ctx context.Context, email string) (Account, error)
 }
@@ -27,7 +31,8 @@ type PasswordHasher interface {
 	NeedsRehash(encoded string) bool
 }
 
-// Service carries out registration, authentication, activation and code resends.
+// Service carries out registration, authentication, activation and code resends, and the
+// flows after sign-up: password reset and change, address change and deletion.
 type Service struct {
 	store     Store
 	hasher    PasswordHasher
@@ -75,7 +80,7 @@ func (s *Service) Register(ctx context.Context, email, password string) (User, e
 			User:         User{ID: newID(now), Email: email, Status: StatusPending, CreatedAt: now},
 			PasswordHash: hash,
 		})
-		if err := s.issueCode(a, now); err != nil {
+		if err := s.issueCode(a, a.Account, CodeActivation, now); err != nil {
 			return err
 		}
 		user = a.Account.User
@@ -91,13 +96,14 @@ func (s *Service) Register(ctx context.Context, email, password string) (User, e
 // code, ErrInvalidCode (the try is counted), ErrCodeExpired, ErrTooManyAttempts,
 // ErrAlreadyActive, or ErrUnauthorized when the account was replaced since u authenticated.
 func (s *Service) Activate(ctx context.Context, u User, code string) (User, error) {
-	if !ValidCode(code) {
-		return User{}, &ValidationError{Fields: map[string]string{"code": "must be exactly 4 ASCII digits"}}
+	var f fieldProblems
+	if f.code("code", code); f.err() != nil {
+		return User{}, f.err()
 	}
 	var outcome error
 	var user User
 	err := s.store.UpdateAddress(ctx, u.Email, func(a *Address) error {
-		if a.Account == nil || a.Account.User.ID != u.ID {
+		if !holds(a, u) {
 			return ErrUnauthorized
 		}
 		// A wrong code must be saved as an attempt, so the outcome is not fn's error.
@@ -119,20 +125,20 @@ func (s *Service) Activate(ctx context.Context, u User, code string) (User, erro
 // (cooldown or daily quota), or ErrUnauthorized when the account was replaced.
 func (s *Service) Resend(ctx context.Context, u User) (time.Duration, error) {
 	err := s.store.UpdateAddress(ctx, u.Email, func(a *Address) error {
-		if a.Account == nil || a.Account.User.ID != u.ID {
+		if !holds(a, u) {
 			return ErrUnauthorized
 		}
 		if a.Account.User.Status == StatusActive {
 			return ErrAlreadyActive
 		}
 		now := s.now()
-		if err := s.policy.checkCooldown(a.Account, now); err != nil {
+		if err := s.policy.checkCooldown(a.Account, CodeActivation, now); err != nil {
 			return err
 		}
 		if err := s.policy.checkQuota(a, now); err != nil {
 			return err
 		}
-		return s.issueCode(a, now)
+		return s.issueCode(a, a.Account, CodeActivation, now)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("resend code: %w", err)
@@ -140,20 +146,48 @@ func (s *Service) Resend(ctx context.Context, u User) (time.Duration, error) {
 	return s.policy.CodeTTL, nil
 }
 
-// issueCode gives a's account a fresh code, counted against the address's quota, with the
-// sealed email that carries it.
-func (s *Service) issueCode(a *Address, now time.Time) error {
+// holds reports whether a still holds u's account: it may have been replaced, moved or
+// deleted since u authenticated.
+func holds(a *Address, u User) bool { return a.Account != nil && a.Account.User.ID == u.ID }
+
+// issueCode gives acct a fresh code of kind, counted against the quota of a, the address it
+// is sent to (acct's own, or the one it asks to move to), with the sealed email that carries
+// it.
+func (s *Service) issueCode(a *Address, acct *Account, kind CodeKind, now time.Time) error {
 	code, err := s.keys.NewCode()
 	if err != nil {
 		return err
 	}
-	sealed, err := s.keys.Seal(ActivationEmail{To: a.Email, Code: code, ValidFor: s.policy.CodeTTL})
+	out, err := s.seal(Email{Kind: emailOfCode[kind], To: a.Email, Code: code, ValidFor: s.policy.CodeTTL})
 	if err != nil {
 		return err
 	}
-	a.IssueCode(Code{Hash: s.keys.Hash(a.Email, code), IssuedAt: now},
-		OutgoingEmail{Recipient: a.Email, Sealed: sealed, KeyID: s.keys.ID()})
+	c := Code{Kind: kind, Hash: s.keys.Hash(a.Email, code), IssuedAt: now}
+	if a.Email != acct.User.Email {
+		c.NewEmail = a.Email
+	}
+	a.IssueCode(acct, c, out)
 	return nil
+}
+
+// queueNotice records e, an email without a code about acct, on a, the address that sends
+// it.
+func (s *Service) queueNotice(a *Address, acct *Account, e Email) error {
+	out, err := s.seal(e)
+	if err != nil {
+		return err
+	}
+	a.QueueEmail(acct, out, s.now())
+	return nil
+}
+
+// seal makes e ready for the outbox.
+func (s *Service) seal(e Email) (SealedEmail, error) {
+	sealed, err := s.keys.Seal(e)
+	if err != nil {
+		return SealedEmail{}, err
+	}
+	return SealedEmail{Kind: e.Kind, Recipient: e.To, Sealed: sealed, KeyID: s.keys.ID()}, nil
 }
 
 // newID returns a time-ordered (version 7, RFC 9562) UUID for an account created at now:

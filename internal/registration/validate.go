@@ -1,6 +1,7 @@
 package registration
 
 import (
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -137,11 +138,11 @@ func NormalizePassword(password string) string { return norm.NFKC.String(passwor
 func checkPassword(password string) string {
 	switch {
 	case len(password) > MaxPasswordBytes:
-		return "must be at most 1024 bytes"
+		return fmt.Sprintf("must be at most %d bytes", MaxPasswordBytes)
 	case !utf8.ValidString(password):
 		return "must be valid UTF-8"
 	case min(utf8.RuneCountInString(password), utf8.RuneCountInString(NormalizePassword(password))) < MinPasswordLength:
-		return "must be at least 8 characters"
+		return fmt.Sprintf("must be at least %d characters", MinPasswordLength)
 	}
 	return ""
 }
@@ -149,23 +150,57 @@ func checkPassword(password string) string {
 // validateRegistration normalises email and checks both fields, returning a *ValidationError
 // that names every bad field at once.
 func validateRegistration(email, password string) (string, error) {
-	fields := map[string]string{}
+	var f fieldProblems
+	email = f.email("email", email)
+	f.password("password", password)
+	return email, f.err()
+}
+
+// fieldProblems collects what is wrong with the fields of one request, so that a
+// *ValidationError names every bad field at once.
+type fieldProblems map[string]string
+
+func (f *fieldProblems) add(field, problem string) {
+	if *f == nil {
+		*f = fieldProblems{}
+	}
+	(*f)[field] = problem
+}
+
+// email checks the address in field and returns it normalised.
+func (f *fieldProblems) email(field, email string) string {
 	normalized, problem := checkEmail(email)
 	switch {
 	case strings.TrimSpace(email) == "":
-		fields["email"] = "is required"
+		f.add(field, "is required")
 	case problem != "":
-		fields["email"] = problem
+		f.add(field, problem)
 	}
+	return normalized
+}
+
+// password checks the new password in field against the registration rules.
+func (f *fieldProblems) password(field, password string) {
 	if password == "" {
-		fields["password"] = "is required"
+		f.add(field, "is required")
 	} else if msg := checkPassword(password); msg != "" {
-		fields["password"] = msg
+		f.add(field, msg)
 	}
-	if len(fields) > 0 {
-		return "", &ValidationError{Fields: fields}
+}
+
+// code checks that field holds a code: exactly CodeLength ASCII digits.
+func (f *fieldProblems) code(field, code string) {
+	if !ValidCode(code) {
+		f.add(field, fmt.Sprintf("must be exactly %d ASCII digits", CodeLength))
 	}
-	return normalized, nil
+}
+
+// err returns the *ValidationError listing the problems, or nil when there are none.
+func (f fieldProblems) err() error {
+	if len(f) == 0 {
+		return nil
+	}
+	return &ValidationError{Fields: f}
 }
 
 // CodeLength is the number of digits of an activation code.

@@ -1,0 +1,170 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/regapi/regapi/internal/registration"
+)
+
+// codeSent is the answer to a request that sends a code: how long the code will be valid.
+type codeSent struct {
+	ExpiresInSeconds int64 `json:"expires_in_seconds"`
+}
+
+func newCodeSent(ttl time.Duration) codeSent {
+	return codeSent{ExpiresInSeconds: int64(ttl / time.Second)}
+}
+
+// codeField reads a code sent as a JSON string. It is decoded raw, so that a code of the
+// wrong type (a number loses its leading zeros) is a validation failure of the field rather
+// than a malformed body: anything but a string becomes "", which the domain refuses as it
+// refuses any non-code.
+func codeField(raw json.RawMessage) string {
+	var code string
+	if json.Unmarshal(raw, &code) != nil {
+		return ""
+	}
+	return code
+}
+
+// handleRequestPasswordReset sends a reset code to the address if it holds an account: 202
+// with how long a code is valid, whatever the address.
+func handleRequestPasswordReset(accounts Accounts, perIP *keyedLimiter) endpointFunc {
+	type request struct {
+		Email string `json:"email"`
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := perIP.allow("password-reset", clientIPFrom(r.Context())); err != nil {
+			return err
+		}
+		var req request
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		ttl, err := accounts.RequestPasswordReset(r.Context(), req.Email)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, r, http.StatusAccepted, newCodeSent(ttl))
+		return nil
+	}
+}
+
+// handleConfirmPasswordReset sets a new password with a reset code: 200 with the user. A
+// wrong code spends one of the client IP's failed attempts, the budget Basic Auth failures
+// draw on too.
+func handleConfirmPasswordReset(accounts Accounts, failures *keyedLimiter) endpointFunc {
+	type request struct {
+		Email    string          `json:"email"`
+		Code     json.RawMessage `json:"code"`
+		Password string          `json:"password"`
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		// Held before any hashing, so that a client out of attempts costs nothing.
+		settle, err := failures.hold("", clientIPFrom(r.Context()))
+		if err != nil {
+			return err
+		}
+		failed := true // until the service says otherwise; a panic is a failure too
+		defer func() { settle(failed) }()
+		var req request
+		if err := decodeJSON(w, r, &req); err != nil {
+			failed = false
+			return err
+		}
+		user, err := accounts.ResetPassword(r.Context(), req.Email, codeField(req.Code), req.Password)
+		failed = errors.Is(err, registration.ErrInvalidCode)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, r, http.StatusOK, newUserResponse(user))
+		return nil
+	}
+}
+
+// handleChangePassword replaces the authenticated user's password: 204.
+func handleChangePassword(accounts Accounts, auth *authenticator) endpointFunc {
+	type request struct {
+		Password string `json:"password"`
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		user, err := auth.user(r)
+		if err != nil {
+			return err
+		}
+		var req request
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		if err := accounts.ChangePassword(r.Context(), user, req.Password); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
+// handleRequestEmailChange sends a code to the address the authenticated user wants to move
+// to: 202 with how long it is valid.
+func handleRequestEmailChange(accounts Accounts, auth *authenticator) endpointFunc {
+	type request struct {
+		Email string `json:"email"`
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		user, err := auth.user(r)
+		if err != nil {
+			return err
+		}
+		var req request
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		ttl, err := accounts.RequestEmailChange(r.Context(), user, req.Email)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, r, http.StatusAccepted, newCodeSent(ttl))
+		return nil
+	}
+}
+
+// handleConfirmEmailChange moves the authenticated user's account to the new address with
+// the code sent there: 200 with the user.
+func handleConfirmEmailChange(accounts Accounts, auth *authenticator) endpointFunc {
+	type request struct {
+		Code json.RawMessage `json:"code"`
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		user, err := auth.user(r)
+		if err != nil {
+			return err
+		}
+		var req request
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		if user, err = accounts.ConfirmEmailChange(r.Context(), user, codeField(req.Code)); err != nil {
+			return err
+		}
+		writeJSON(w, r, http.StatusOK, newUserResponse(user))
+		return nil
+	}
+}
+
+// handleDelete erases the authenticated user's account: 204. A body, if any, is ignored.
+func handleDelete(accounts Accounts, auth *authenticator) endpointFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		user, err := auth.user(r)
+		if err != nil {
+			return err
+		}
+		if err := accounts.Delete(r.Context(), user); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}

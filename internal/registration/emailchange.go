@@ -1,0 +1,103 @@
+package registration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// RequestEmailChange sends a code to newEmail, the address u's active account asks to move
+// to, and returns how long the code is valid. Nothing else changes until the code comes back
+// (ConfirmEmailChange). It returns a *ValidationError for a malformed address or the
+// account's own, ErrAccountPending, ErrEmailTaken when newEmail holds an account, a
+// RetryError wrapping ErrResendCooldown when the cooldown or newEmail's daily quota says no,
+// or ErrUnauthorized when the account changed since u authenticated.
+func (s *Service) RequestEmailChange(ctx context.Context, u User, newEmail string) (time.Duration, error) {
+	var f fieldProblems
+	newEmail = f.email("email", newEmail)
+	if newEmail == u.Email {
+		f.add("email", "is the account's address already")
+	}
+	if err := f.err(); err != nil {
+		return 0, err
+	}
+	err := s.store.UpdateAddresses(ctx, u.Email, newEmail, func(from, to *Address) error {
+		if !holds(from, u) {
+			return ErrUnauthorized
+		}
+		acct := from.Account
+		now := s.now()
+		switch {
+		case acct.User.Status != StatusActive:
+			return ErrAccountPending
+		case to.Account != nil && s.policy.holdsAddress(to.Account, now):
+			return ErrEmailTaken
+		}
+		if err := s.policy.checkCooldown(acct, CodeEmailChange, now); err != nil {
+			return err
+		}
+		if err := s.policy.checkQuota(to, now); err != nil {
+			return err
+		}
+		return s.issueCode(to, acct, CodeEmailChange, now)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("request email change: %w", err)
+	}
+	return s.policy.CodeTTL, nil
+}
+
+// ConfirmEmailChange moves u's account to the address its live email_change code was sent
+// to, if code is that code. The old address is then free and gets a notice naming the new
+// one, masked. It returns a *ValidationError for a malformed code, ErrInvalidCode (a counted
+// try; also when no change was asked for), ErrCodeExpired, ErrTooManyAttempts, ErrEmailTaken
+// when the new address was taken meanwhile, or ErrUnauthorized when the account changed since
+// u authenticated.
+func (s *Service) ConfirmEmailChange(ctx context.Context, u User, code string) (User, error) {
+	var f fieldProblems
+	if f.code("code", code); f.err() != nil {
+		return User{}, f.err()
+	}
+	// The new address is read first, to lock it with the old one; the locked state is checked
+	// again below.
+	acct, err := s.store.Account(ctx, u.Email)
+	if errors.Is(err, ErrNotFound) || (err == nil && acct.User.ID != u.ID) {
+		return User{}, ErrUnauthorized
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("confirm email change: %w", err)
+	}
+	asked := acct.Code(CodeEmailChange)
+	if asked == nil {
+		return User{}, ErrInvalidCode
+	}
+	var outcome error
+	var user User
+	err = s.store.UpdateAddresses(ctx, u.Email, asked.NewEmail, func(from, to *Address) error {
+		if !holds(from, u) {
+			return ErrUnauthorized
+		}
+		if c := from.Account.Code(CodeEmailChange); c == nil || c.NewEmail != to.Email {
+			outcome = ErrInvalidCode // asked for another address meanwhile: that code is the live one
+			return nil
+		}
+		now := s.now()
+		if outcome = s.policy.tryCode(from, CodeEmailChange, code, now, s.keys); outcome != nil {
+			return nil // a wrong try must be saved
+		}
+		if to.Account != nil {
+			if s.policy.holdsAddress(to.Account, now) {
+				return ErrEmailTaken
+			}
+			to.DeleteAccount() // a pending account whose code died holds no address
+		}
+		to.MoveAccountHere(from)
+		user = to.Account.User
+		return s.queueNotice(from, to.Account, Email{Kind: EmailEmailChanged, To: from.Email, NewEmail: MaskEmail(to.Email)})
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("confirm email change: %w", err)
+	}
+	return user, outcome
+}
