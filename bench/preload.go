@@ -9,7 +9,7 @@ import (
 )
 
 // preloadTables are the tables the preload fills, in the order their rows depend on.
-var preloadTables = []string{"address_codes", "users", "outbox", "activation_codes"}
+var preloadTables = []string{"address_codes", "users", "outbox", "codes"}
 
 // preloadChunk is how many accounts one statement inserts: the load is bounded in rows per
 // statement, and progress shows between them.
@@ -36,16 +36,16 @@ const (
 		       $3::timestamptz - (i % 518400) * interval '1 second',
 		       CASE WHEN i % 20 < 3 THEN NULL ELSE $3::timestamptz - (i % 518400) * interval '1 second' + interval '40 seconds' END
 		FROM generate_series($1::bigint, $2::bigint) i`
-	preloadOutbox = `INSERT INTO outbox (id, recipient, payload, key_id, status, attempts, next_attempt_at, created_at, sent_at)
+	preloadOutbox = `INSERT INTO outbox (id, user_id, recipient, payload, key_id, status, attempts, next_attempt_at, created_at, sent_at)
 		OVERRIDING SYSTEM VALUE
-		SELECT i, substr(md5(i::text), 1, 10) || '.' || i || '@preload.example.com',
+		SELECT i, md5('user' || i)::uuid, substr(md5(i::text), 1, 10) || '.' || i || '@preload.example.com',
 		       sha512(('a' || i)::bytea) || sha512(('b' || i)::bytea) || sha512(('c' || i)::bytea),
 		       '\x00'::bytea, 'sent', 1,
 		       $3::timestamptz - (i % 518400) * interval '1 second',
 		       $3::timestamptz - (i % 518400) * interval '1 second',
 		       $3::timestamptz - (i % 518400) * interval '1 second' + interval '50 milliseconds'
 		FROM generate_series($1::bigint, $2::bigint) i`
-	preloadCodes = `INSERT INTO activation_codes (user_id, code_hash, issued_at, sent_at, attempts, message_id)
+	preloadCodes = `INSERT INTO codes (user_id, code_hash, issued_at, sent_at, attempts, message_id)
 		SELECT md5('user' || i)::uuid, sha256(('code' || i)::bytea),
 		       $3::timestamptz - (i % 518400) * interval '1 second',
 		       $3::timestamptz - (i % 518400) * interval '1 second' + interval '50 milliseconds', 0, i
@@ -99,7 +99,7 @@ func (b *bench) preload(ctx context.Context, databaseURL string, n int) (time.Du
 	b.logf("preload: keys and indexes built (%s)", time.Since(start).Round(time.Second))
 	for _, q := range []string{
 		"SELECT setval(pg_get_serial_sequence('outbox', 'id'), (SELECT max(id) FROM outbox))",
-		"VACUUM (ANALYZE) address_codes, users, outbox, activation_codes",
+		"VACUUM (ANALYZE) address_codes, users, outbox, codes",
 		"CHECKPOINT",
 	} {
 		if _, err := conn.Exec(ctx, q); err != nil {
