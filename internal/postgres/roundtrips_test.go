@@ -161,6 +161,53 @@ func TestRequestRoundTrips(t *testing.T) {
 			_, err := e.svc.Resend(ctx, u)
 			return err
 		}, 6, 4},
+		{"reset-request-known", func(email string) error {
+			e.register(t, email)
+			counter.reset()
+			_, err := e.svc.RequestPasswordReset(ctx, email)
+			return err
+		}, 6, 4},
+		{"reset-request-unknown", func(email string) error {
+			counter.reset()
+			_, err := e.svc.RequestPasswordReset(ctx, email)
+			return err
+		}, 5, 4},
+		{"reset-confirm", func(email string) error {
+			e.register(t, email)
+			if _, err := e.svc.RequestPasswordReset(ctx, email); err != nil {
+				return err
+			}
+			code := e.latestCode(t, email)
+			counter.reset()
+			_, err := e.svc.ResetPassword(ctx, email, code, "new password 1")
+			return err
+		}, 9, 4},
+		{"password-change", func(email string) error {
+			u := e.register(t, email)
+			counter.reset()
+			return e.svc.ChangePassword(ctx, u, "new password 1")
+		}, 6, 4},
+		{"email-change-request", func(email string) error {
+			u := e.active(t, email)
+			counter.reset()
+			_, err := e.svc.RequestEmailChange(ctx, u, "new-"+email)
+			return err
+		}, 8, 4},
+		{"email-change-confirm", func(email string) error {
+			u := e.active(t, email)
+			if _, err := e.svc.RequestEmailChange(ctx, u, "moved-"+email); err != nil {
+				return err
+			}
+			code := e.latestCode(t, "moved-"+email)
+			counter.reset()
+			_, err := e.svc.ConfirmEmailChange(ctx, u, code)
+			return err
+		}, 10, 5},
+		{"delete", func(email string) error {
+			u := e.register(t, email)
+			counter.reset()
+			return e.svc.Delete(ctx, u)
+		}, 5, 4},
 	}
 	for _, op := range ops {
 		for i, email := range []string{"warm-" + op.name + "@example.com", "count-" + op.name + "@example.com"} {
