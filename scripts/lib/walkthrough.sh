@@ -40,21 +40,44 @@ message_id() {
     grep -F "\"Address\":\"$1\"" | head -n 1 | sed -n 's/^{"ID":"\([^"]*\)".*/\1/p'
 }
 
-# wait_for_code EMAIL SECONDS sets $code to the 4-digit code of the email to EMAIL, waiting up
-# to SECONDS for it to arrive. The code is the one standalone 4-digit number of the Text part,
-# JSON escapes turned into spaces first (\u0026 and the like contain digits).
-wait_for_code() {
-  local id="" deadline=$((SECONDS + $2)) text codes
-  until id=$(message_id "$1") && [ -n "$id" ]; do
-    [ "$SECONDS" -lt "$deadline" ] || fail "no email to $1 in Mailpit within $2 s"
+# wait_for_email EMAIL SECONDS [AFTER_ID] waits up to SECONDS for an email to EMAIL in Mailpit
+# whose ID is not AFTER_ID (the newest one before the request that sends it, see message_id),
+# then sets $subject and $text to its Subject and Text part, JSON escapes turned into spaces
+# (\u0026 and the like contain digits).
+wait_for_email() {
+  local id="" deadline=$((SECONDS + $2)) message
+  until id=$(message_id "$1") && [ -n "$id" ] && [ "$id" != "${3:-}" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "no new email to $1 in Mailpit within $2 s"
     sleep 0.2
   done
-  text=$(curl -fsS "$mailpit_url/api/v1/message/$id" | sed -n 's/.*"Text":"\(\([^"\\]\|\\.\)*\)".*/\1/p' |
+  message=$(curl -fsS "$mailpit_url/api/v1/message/$id")
+  subject=$(printf '%s' "$message" | sed -n 's/.*"Subject":"\(\([^"\\]\|\\.\)*\)".*/\1/p')
+  text=$(printf '%s' "$message" | sed -n 's/.*"Text":"\(\([^"\\]\|\\.\)*\)".*/\1/p' |
     sed 's/\\u[0-9a-fA-F]\{4\}/ /g; s/\\[nrt"\\/]/ /g')
-  codes=$(printf '%s\n' "$text" | tr -c '0-9' '\n' | grep -xE '[0-9]{4}' || true)
+}
+
+# standalone_codes prints the standalone 4-digit numbers of $text, one a line.
+standalone_codes() {
+  printf '%s\n' "$text" | tr -c '0-9' '\n' | grep -xE '[0-9]{4}' || true
+}
+
+# wait_for_code EMAIL SECONDS [AFTER_ID] sets $code to the 4-digit code of the email to EMAIL
+# (one newer than AFTER_ID, when given), waiting up to SECONDS for it to arrive. The code is
+# the one standalone 4-digit number of the Text part.
+wait_for_code() {
+  local codes
+  wait_for_email "$@"
+  codes=$(standalone_codes)
   [ "$(printf '%s\n' "$codes" | grep -c .)" = 1 ] ||
     fail "want exactly one standalone 4-digit number in the email text, found: ${codes:-none}: $text"
   code="$codes"
+}
+
+# wait_for_notice EMAIL SECONDS AFTER_ID waits as wait_for_email does for a notice: an email
+# that carries no code.
+wait_for_notice() {
+  wait_for_email "$@"
+  [ -z "$(standalone_codes)" ] || fail "a notice to $1 carries a 4-digit number: $subject: $text"
 }
 
 # register EMAIL PASSWORD: POST /v1/users answers 201 with a pending user.
