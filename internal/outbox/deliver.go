@@ -12,6 +12,13 @@ import (
 // deliver makes one attempt at m and records its outcome, retrying the store until leaseEnd.
 // ctx carries no cancellation from shutdown; stop is closed when Run is asked to stop.
 func (d *Dispatcher) deliver(ctx context.Context, stop <-chan struct{}, leaseEnd time.Time, m Message) {
+	if m.Stale != "" {
+		o := outcome{kind: outcomeDropped, reason: "its code is no longer live: " + m.Stale}
+		d.metrics.dropped()
+		markErr := d.mark(ctx, stop, leaseEnd, m, o)
+		d.logOutcome(m, o, 0, nil, markErr)
+		return
+	}
 	start := time.Now()
 	answered, err := d.send(ctx, m)
 	took := time.Since(start)
@@ -68,6 +75,9 @@ func (d *Dispatcher) logOutcome(m Message, o outcome, took time.Duration, sendEr
 		attrs = append(attrs, slog.Float64("retry_in_ms", milliseconds(o.delay)))
 	case outcomeDead:
 		level, msg = slog.LevelError, "email given up on"
+	case outcomeDropped:
+		msg = "email dropped unsent"
+		attrs = append(attrs, slog.String("reason", o.reason))
 	}
 	if sendErr != nil {
 		attrs = append(attrs, slog.String("error", sendErr.Error()))

@@ -104,6 +104,28 @@ func TestGivesUp(t *testing.T) {
 	}
 }
 
+// TestStaleCodeIsDroppedUnsent: an email whose code is no longer live never reaches the
+// provider; the live one beside it does.
+func TestStaleCodeIsDroppedUnsent(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, &fakeProvider{})
+	stale, live := h.add(t, "a@example.com"), h.add(t, "a@example.com")
+	h.store.makeStale(stale, "superseded")
+	h.run(t, fast)
+	eventually(t, "both messages leave the pending state", func() bool {
+		return h.store.count("pending") == 0
+	})
+	if got := h.store.get(stale).state; got != "dropped" {
+		t.Errorf("stale email: state %s, want dropped", got)
+	}
+	if got := h.store.get(live).state; got != "sent" {
+		t.Errorf("live email: state %s, want sent", got)
+	}
+	if got := len(h.provider.keys()); got != 1 {
+		t.Errorf("provider called %d times, want once (the live email)", got)
+	}
+}
+
 func TestRetryAfterIsHonoured(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, &fakeProvider{respond: func(context.Context, string, int) error {

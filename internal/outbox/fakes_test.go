@@ -142,6 +142,17 @@ func (s *fakeStore) MarkRetry(ctx context.Context, id int64, attempt int, delay 
 	})
 }
 
+func (s *fakeStore) Drop(ctx context.Context, id int64, attempt int) error {
+	return s.mark(ctx, id, attempt, func(r *row) { r.state = "dropped" })
+}
+
+// makeStale marks row id as carrying a code that is no longer live, for reason.
+func (s *fakeStore) makeStale(id int64, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rows[id-1].Stale = reason
+}
+
 func (s *fakeStore) MarkDead(ctx context.Context, id int64, attempt int, reason string) error {
 	return s.mark(ctx, id, attempt, func(r *row) { r.state, r.reason = "dead", reason })
 }

@@ -11,6 +11,8 @@ const (
 	outcomeSent  = "sent"
 	outcomeRetry = "retry"
 	outcomeDead  = "dead"
+	// outcomeDropped: the email's code was no longer live; it was deleted unsent.
+	outcomeDropped = "dropped"
 )
 
 // Metrics are the dispatcher's Prometheus metrics. A nil *Metrics records nothing.
@@ -23,7 +25,7 @@ type Metrics struct {
 
 // NewMetrics creates the dispatcher's metrics and registers them with reg, unless reg is
 // nil:
-//   - regapi_email_delivery_attempts_total{outcome="sent|retry|dead"}
+//   - regapi_email_delivery_attempts_total{outcome="sent|retry|dead|dropped"}
 //   - regapi_email_send_duration_seconds, how long one attempt took
 //   - regapi_email_accept_latency_seconds, from commit to the outbox until the provider
 //     accepted the email
@@ -35,7 +37,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "regapi_email_delivery_attempts_total",
-			Help: "Email delivery attempts, by outcome: sent, retry (failed, tried again later) or dead (given up).",
+			Help: "Email delivery attempts, by outcome: sent, retry (failed, tried again later), dead (given up) or dropped (its code was no longer live: never sent).",
 		}, []string{"outcome"}),
 		sendDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "regapi_email_send_duration_seconds",
@@ -52,7 +54,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 while the email provider counts as down (failed several times in a row) and is only probed, 0 otherwise.",
 		}),
 	}
-	for _, o := range []string{outcomeSent, outcomeRetry, outcomeDead} {
+	for _, o := range []string{outcomeSent, outcomeRetry, outcomeDead, outcomeDropped} {
 		m.attempts.WithLabelValues(o) // a series at zero reads better than a missing one
 	}
 	if reg != nil {
@@ -67,6 +69,14 @@ func (m *Metrics) attempt(outcome string, took time.Duration) {
 	}
 	m.attempts.WithLabelValues(outcome).Inc()
 	m.sendDuration.Observe(took.Seconds())
+}
+
+// dropped counts an email dropped unsent: no attempt reached the provider, so no duration.
+func (m *Metrics) dropped() {
+	if m == nil {
+		return
+	}
+	m.attempts.WithLabelValues(outcomeDropped).Inc()
 }
 
 func (m *Metrics) accepted(latency time.Duration) {

@@ -19,7 +19,19 @@ type Message struct {
 	KeyID     []byte
 	Attempt   int // 1 for the first attempt
 	CreatedAt time.Time
+	// Stale says why the code the email carries is no longer live (DropSuperseded, DropSpent),
+	// or is empty: such an email is dropped, never sent.
+	Stale string
 }
+
+// Why an email is dropped instead of sent: a code that is no longer live must not reach the
+// user as if it were new.
+const (
+	// DropSuperseded: a newer code of its kind was issued to the account.
+	DropSuperseded = "superseded"
+	// DropSpent: the code was used, or (an activation code) the account is active.
+	DropSpent = "spent"
+)
 
 // Store is the outbox as kept in the database. Every time it keeps (leases, due times, when
 // a message was sent or given up on) is on the database's clock, so that a dispatcher whose
@@ -43,6 +55,9 @@ type Store interface {
 	MarkRetry(ctx context.Context, id int64, attempt int, delay time.Duration, reason string) error
 	// MarkDead gives up on the message, recording why. Same staleness rule as MarkRetry.
 	MarkDead(ctx context.Context, id int64, attempt int, reason string) error
+	// Drop deletes a message claimed for attempt attempt whose code is no longer live. Same
+	// staleness rule as MarkRetry.
+	Drop(ctx context.Context, id int64, attempt int) error
 }
 
 // DeadEmail is an email given up on, as an operator lists it: never its payload or code.

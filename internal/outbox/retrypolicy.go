@@ -28,7 +28,7 @@ const (
 
 // outcome is what one delivery attempt leads to.
 type outcome struct {
-	kind   string        // outcomeSent, outcomeRetry or outcomeDead
+	kind   string        // outcomeSent, outcomeRetry, outcomeDead or outcomeDropped
 	delay  time.Duration // for outcomeRetry: how long until the next attempt
 	reason string        // why it failed; empty when sent
 }
@@ -109,6 +109,8 @@ func (d *Dispatcher) markOnce(ctx context.Context, m Message, o outcome) error {
 		return d.store.MarkSent(ctx, m.ID)
 	case outcomeRetry:
 		return d.store.MarkRetry(ctx, m.ID, m.Attempt, o.delay, o.reason)
+	case outcomeDropped:
+		return d.store.Drop(ctx, m.ID, m.Attempt)
 	}
 	return d.store.MarkDead(ctx, m.ID, m.Attempt, o.reason)
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regapi/regapi/internal/outbox"
+	"github.com/regapi/regapi/internal/postgres"
 	"github.com/regapi/regapi/internal/registration"
 )
 
@@ -117,5 +119,52 @@ func TestDeleteCascadesEveryEmailOfTheAccount(t *testing.T) {
 	// The quota history stays with each address that received a code.
 	if n := e.count(t, `SELECT count(*) FROM address_codes WHERE issued <> '{}'`); n != 2 {
 		t.Errorf("%d address histories, want 2", n)
+	}
+}
+
+// TestClaimTellsWhichCodesAreNoLongerLive: an email whose code was replaced by a newer one of
+// its kind, or used, comes back from a claim marked stale, and Drop deletes it; the email of
+// the live code and a notice do not.
+func TestClaimTellsWhichCodesAreNoLongerLive(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, defaultPolicy)
+	ctx := context.Background()
+	ob := postgres.NewOutbox(e.pool)
+	claim := func(want ...string) {
+		t.Helper()
+		msgs, err := ob.Claim(ctx, e.keys.IDs(), time.Minute, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != len(want) {
+			t.Fatalf("claimed %d messages, want %d", len(msgs), len(want))
+		}
+		for i, m := range msgs {
+			if m.Stale != want[i] {
+				t.Errorf("message %d: stale %q, want %q", i, m.Stale, want[i])
+			}
+			if m.Stale != "" {
+				if err := ob.Drop(ctx, m.ID, m.Attempt); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	u := e.register(t, "stale@example.com")
+	e.clock.Advance(defaultPolicy.ResendCooldown)
+	if _, err := e.svc.Resend(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	claim(outbox.DropSuperseded, "") // the first activation code, then the live one
+	if _, err := e.svc.RequestPasswordReset(ctx, u.Email); err != nil {
+		t.Fatal(err)
+	}
+	code := e.latestCode(t, u.Email)
+	if _, err := e.svc.ResetPassword(ctx, u.Email, code, "new password 1"); err != nil {
+		t.Fatal(err)
+	}
+	claim(outbox.DropSpent, "") // the used reset code, then the password_changed notice
+	if n := e.count(t, `SELECT count(*) FROM outbox`); n != 2 {
+		t.Fatalf("%d emails left, want the live activation code's and the notice", n)
 	}
 }

@@ -58,7 +58,18 @@ const claimSQL = `WITH due AS (
 	UPDATE outbox o SET next_attempt_at = now() + $2::interval, attempts = o.attempts + 1,
 		retried_at = NULL
 	WHERE o.id = ANY(ARRAY(SELECT id FROM due))
-	RETURNING o.id, o.idempotency_key::text, o.payload, o.key_id, o.attempts, o.created_at`
+	RETURNING o.id, o.idempotency_key::text, o.payload, o.key_id, o.attempts, o.created_at, ` + supersededSQL
+
+// supersededSQL says why the code an outbox row o carries is no longer live, or '' when it is
+// (or the email carries none): a code is live while its row still links to the email that
+// carries it. A newer code of its kind relinks the row; using the code, or activating the
+// account, deletes it; deleting the account deletes the email too.
+const supersededSQL = `CASE
+		WHEN o.email_kind NOT IN ('activation_code', 'password_reset_code', 'email_change_code')
+			OR EXISTS (SELECT 1 FROM codes c WHERE c.message_id = o.id) THEN ''
+		WHEN EXISTS (SELECT 1 FROM codes c WHERE c.user_id = o.user_id AND c.kind = left(o.email_kind, -5))
+			THEN '` + outbox.DropSuperseded + `'
+		ELSE '` + outbox.DropSpent + `' END`
 
 var (
 	claimDue     = fmt.Sprintf(claimSQL, `next_attempt_at <= now()`)
@@ -86,7 +97,7 @@ func (o *Outbox) claim(ctx context.Context, query string, keyIDs [][]byte, lease
 	rows, _ := o.pool.Query(ctx, query, append([]any{keyIDs, lease, limit}, more...)...)
 	msgs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (outbox.Message, error) {
 		var m outbox.Message
-		err := row.Scan(&m.ID, &m.IdempotencyKey, &m.Payload, &m.KeyID, &m.Attempt, &m.CreatedAt)
+		err := row.Scan(&m.ID, &m.IdempotencyKey, &m.Payload, &m.KeyID, &m.Attempt, &m.CreatedAt, &m.Stale)
 		return m, err
 	})
 	if err != nil {
@@ -94,6 +105,21 @@ func (o *Outbox) claim(ctx context.Context, query string, keyIDs [][]byte, lease
 	}
 	slices.SortFunc(msgs, func(a, b outbox.Message) int { return cmp.Compare(a.ID, b.ID) })
 	return msgs, nil
+}
+
+// dropStale deletes a claimed email whose code is still not live, unless it was claimed
+// again since.
+const dropStale = `DELETE FROM outbox o WHERE o.id = $1 AND o.attempts = $2 AND o.status = 'pending'
+	AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.message_id = o.id)`
+
+// Drop implements outbox.Store: it deletes message id, claimed for attempt attempt, whose code
+// is no longer live, unless it was claimed again since or its code became live again. It
+// returns a wrapped database error when the delete fails.
+func (o *Outbox) Drop(ctx context.Context, id int64, attempt int) error {
+	if _, err := o.pool.Exec(ctx, dropStale, id, attempt); err != nil {
+		return fmt.Errorf("drop outbox message %d: %w", id, err)
+	}
+	return nil
 }
 
 // markRetry and markDead find their one row by primary key: an equality on a unique key is
