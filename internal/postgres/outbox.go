@@ -60,8 +60,8 @@ const claimSQL = `WITH due AS (
 	WHERE o.id = ANY(ARRAY(SELECT id FROM due))
 	RETURNING o.id, o.idempotency_key::text, o.payload, o.key_id, o.attempts, o.created_at, ` + supersededSQL
 
-// supersededSQL says why the code an outbox row o carries is no longer live, or ” when it is
-// (or the email carries none): a code is live while its row still links to the email that
+// supersededSQL says why the code an outbox row o carries is no longer live, or is empty when
+// it is (or the email carries none): a code is live while its row still links to the email that
 // carries it. A newer code of its kind relinks the row; using the code, or activating the
 // account, deletes it; deleting the account deletes the email too.
 const supersededSQL = `CASE
