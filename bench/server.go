@@ -3,10 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -29,7 +29,8 @@ type server struct {
 	cmd         *exec.Cmd
 	logFile     *os.File
 	exited      chan error
-	pprofAddr   string
+	pprofAddr   string // set from the server's log, with wantPprof
+	wantPprof   bool
 	users       atomic.Int64
 }
 
@@ -68,19 +69,10 @@ func (b *bench) serveOn(ctx context.Context, name, databaseURL string, extra map
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	s.url = "http://127.0.0.1:" + port
-	env := b.serverEnv(serverURL, port)
+	env := b.serverEnv(serverURL)
 	if b.o.pprof {
-		pp, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		s.pprofAddr = "127.0.0.1:" + pp
-		env["REGAPI_PPROF_ADDR"] = s.pprofAddr
+		s.wantPprof = true
+		env["REGAPI_PPROF_ADDR"] = "127.0.0.1:0"
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -109,13 +101,14 @@ func (b *bench) serveOn(ctx context.Context, name, databaseURL string, extra map
 	return s, nil
 }
 
-// serverEnv is the environment of every regapi under test; -server-env adds to it.
-func (b *bench) serverEnv(databaseURL, port string) map[string]string {
+// serverEnv is the environment of every regapi under test; -server-env adds to it. The
+// server binds a port of the system's choosing and logs it (see start).
+func (b *bench) serverEnv(databaseURL string) map[string]string {
 	env := map[string]string{
 		"PATH":                  os.Getenv("PATH"),
 		"HOME":                  os.Getenv("HOME"),
 		"DATABASE_URL":          databaseURL,
-		"HTTP_ADDR":             "127.0.0.1:" + port,
+		"HTTP_ADDR":             "127.0.0.1:0",
 		"MAIL_PROVIDER":         "mailpit",
 		"MAILPIT_URL":           b.provider.url,
 		"CODE_SECRET":           b.codeSecret,
@@ -160,6 +153,9 @@ func (s *server) waitReady(ctx context.Context, limit time.Duration) error {
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
+		if s.url == "" && !s.readAddrs() {
+			continue
+		}
 		resp, err := http.Get(s.url + "/readyz")
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
@@ -170,6 +166,30 @@ func (s *server) waitReady(ctx context.Context, limit time.Duration) error {
 		}
 	}
 	return fmt.Errorf("no 200 from /readyz within %s", limit)
+}
+
+// readAddrs reads the addresses the server logged it listens on (the API's, and the
+// profiler's when asked for) into s, and reports whether it found them.
+func (s *server) readAddrs() bool {
+	data, err := os.ReadFile(s.logFile.Name())
+	if err != nil {
+		return false
+	}
+	var api, pprof string
+	for line := range strings.Lines(string(data)) {
+		var entry struct{ Msg, Addr string }
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "regapi listening" {
+			api = entry.Addr
+		}
+		if a, ok := strings.CutPrefix(strings.TrimSpace(line), "pprof listening on "); ok {
+			pprof = a
+		}
+	}
+	if api == "" || (s.wantPprof && pprof == "") {
+		return false
+	}
+	s.url, s.pprofAddr = "http://"+api, pprof
+	return true
 }
 
 // stop sends SIGTERM, waits for the exit (killing after 15 s) and drops the database, if
@@ -300,14 +320,4 @@ func withParams(u, params string) (string, error) {
 	}
 	parsed.RawQuery = q.Encode()
 	return parsed.String(), nil
-}
-
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	_, port, err := net.SplitHostPort(ln.Addr().String())
-	return port, err
 }
