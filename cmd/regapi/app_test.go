@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -50,11 +49,13 @@ type app struct {
 }
 
 // baseEnv returns settings for a test process on a fresh database: cheap password hashing
-// (tests are not about its cost), no per-IP limits, the log provider.
+// (tests are not about its cost), no per-IP limits, the log provider. HTTP_ADDR has port 0:
+// the server binds a port of the system's choosing and logs it, and runApp and spawn read it
+// back, so that no other process can take the port between a probe and the bind.
 func baseEnv(t *testing.T) map[string]string {
 	return map[string]string{
 		"DATABASE_URL":          pgtest.NewDatabase(t),
-		"HTTP_ADDR":             freeAddr(t),
+		"HTTP_ADDR":             "127.0.0.1:0",
 		"CODE_SECRET":           testSecret,
 		"ARGON2_MEMORY_KIB":     "64",
 		"ARGON2_ITERATIONS":     "1",
@@ -82,8 +83,6 @@ func startApp(t *testing.T, env map[string]string) *app {
 // reports an error unless it returned nil within 10 seconds.
 func runApp(t *testing.T, env map[string]string) (*app, func() error) {
 	t.Helper()
-	// Port 0: the server takes a free port itself and logs it, so no other test can take it
-	// between a probe and the bind.
 	env["HTTP_ADDR"] = "127.0.0.1:0"
 	a := &app{env: env, stdout: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -142,16 +141,6 @@ func pollServe(t *testing.T, done <-chan error, failure string, cond func() bool
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal(failure)
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func waitHealthy(t *testing.T, base string, done <-chan error) {

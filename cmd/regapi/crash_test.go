@@ -10,8 +10,8 @@ import (
 )
 
 // TestCrashesLoseNoRegistration kills the real binary with SIGKILL several times while
-// clients register and its dispatcher sends, restarting it each time on the same address.
-// Afterwards every 201 must be in the database, and every committed account must have
+// clients register and its dispatcher sends, restarting it each time (on a new port, behind
+// one address the clients keep). Afterwards every 201 must be in the database, and every committed account must have
 // received its email. The provider answers slowly, so that kills land mid-send: an email
 // whose sender died between the provider's acceptance and the commit is sent again with
 // the same idempotency key (which a provider honouring it sends once); no account may get
@@ -31,8 +31,12 @@ func TestCrashesLoseNoRegistration(t *testing.T) {
 	env := baseEnv(t)
 	env["MAIL_PROVIDER"], env["MAILPIT_URL"], env["MAIL_SEND_TIMEOUT"] = "mailpit", f.URL, "1s"
 	env["LOG_LEVEL"] = "info"
-	base := "http://" + env["HTTP_ADDR"]
+	// Each process binds a new port; the clients keep one address, forwarded to the process
+	// of the moment.
+	fwd := newForwarder(t)
+	base := fwd.URL()
 	p := spawn(t, "serve", env)
+	fwd.point(p.addr)
 
 	traffic := newTally()
 	var violations violationLog
@@ -61,9 +65,11 @@ func TestCrashesLoseNoRegistration(t *testing.T) {
 	const crashes = 4
 	for range crashes {
 		time.Sleep(600*time.Millisecond + rand.N(600*time.Millisecond))
+		fwd.point("") // before the kill: its port is free again once the process is gone
 		p.kill(t)
 		time.Sleep(100 * time.Millisecond)
 		p = spawn(t, "serve", env)
+		fwd.point(p.addr)
 	}
 	time.Sleep(time.Second)
 	close(stop)

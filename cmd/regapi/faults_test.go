@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -171,29 +170,6 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// startProcess runs `regapi serve` as a separate process with env.
-func startProcess(t *testing.T, env map[string]string) *exec.Cmd {
-	t.Helper()
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	waitHealthy(t, "http://"+env["HTTP_ADDR"], nil)
-	return cmd
-}
-
 func TestKilledSenderIsReplacedWithTheSameIdempotencyKey(t *testing.T) {
 	t.Parallel()
 	f := newHangingFirstAttempt(t)
@@ -218,24 +194,20 @@ func newHangingFirstAttempt(t *testing.T) *fakeProvider {
 // re-send carries the first attempt's key and that its code activates the account.
 func checkKilledSenderIsReplaced(t *testing.T, env map[string]string, f *fakeProvider) {
 	t.Helper()
-	first := startProcess(t, env)
-	a := &app{base: "http://" + env["HTTP_ADDR"]}
+	first := spawn(t, "serve", env)
+	a := &app{base: "http://" + first.addr}
 	a.register(t, "erin@example.com", "password-1234").want(t, http.StatusCreated, "")
 
 	key := receive(t, f.received, 10*time.Second)
-	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = first.Wait()
+	first.kill(t)
 
-	env["HTTP_ADDR"] = freeAddr(t)
-	startProcess(t, env)
+	second := spawn(t, "serve", env)
 	if again := receive(t, f.received, 30*time.Second); again != key {
 		t.Fatalf("re-send used idempotency key %s, first attempt %s", again, key)
 	}
 	f.waitAccepted(t, 1, 10*time.Second)
 	code := f.codeOf("erin@example.com", 0)
-	b := &app{base: "http://" + env["HTTP_ADDR"]}
+	b := &app{base: "http://" + second.addr}
 	b.activate(t, "erin@example.com", "password-1234", code).want(t, http.StatusOK, "")
 }
 

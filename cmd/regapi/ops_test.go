@@ -88,7 +88,7 @@ func TestOperationsEndpoints(t *testing.T) {
 func TestReadyzWithoutDatabase(t *testing.T) {
 	t.Parallel()
 	env := baseEnv(t)
-	env["DATABASE_URL"] = "postgres://postgres@" + freeAddr(t) + "/none?sslmode=disable&connect_timeout=1"
+	env["DATABASE_URL"] = "postgres://postgres@" + refusingAddr(t) + "/none?sslmode=disable&connect_timeout=1"
 	a := startApp(t, env)
 	ready := a.do(t, http.MethodGet, "/readyz", "", "", "")
 	ready.want(t, http.StatusServiceUnavailable, "not_ready")

@@ -74,11 +74,11 @@ func TestProviderSettingsLoad(t *testing.T) {
 }
 
 // TestProviderSecretsStayOutOfLogs runs each provider with secrets in its settings against
-// an endpoint that fails every send (refused connection, refused AUTH), and searches
+// an endpoint that fails every send (connection reset, refused AUTH), and searches
 // everything the process printed for them.
 func TestProviderSecretsStayOutOfLogs(t *testing.T) {
 	t.Parallel()
-	closed := freeAddr(t) // nothing listens here
+	closed := refusingAddr(t)
 	relay := smtptest.Start(t, &smtptest.Relay{User: "regapi", Password: "the-right-one"})
 	secrets := []string{"mailpit-pass-0427", "tok3n-in-path", "smtp-pass-0427", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
 	for name, settings := range map[string]map[string]string{

@@ -209,8 +209,8 @@ func checkDead(t *testing.T, db *pgxpool.Pool, perFault int) {
 }
 
 // TestProviderOutageLosesNoMail takes the provider away while users register: for the first
-// half of the outage nothing listens at its address (connection refused), for the second
-// half it answers 503. Every email must arrive once it is back, none twice. The outage lasts
+// half of the outage every connection to its address is reset, for the second half it
+// answers 503. Every email must arrive once it is back, none twice. The outage lasts
 // 10 seconds, or 60 with REGAPI_LONG_TESTS=1.
 func TestProviderOutageLosesNoMail(t *testing.T) {
 	t.Parallel()
@@ -219,7 +219,7 @@ func TestProviderOutageLosesNoMail(t *testing.T) {
 		outage = 60 * time.Second
 	}
 	l := newLedger()
-	var back time.Time // when the outage ends; set before the provider listens
+	var back time.Time // when the outage ends; set before the provider's gate opens
 	f := newFakeProvider(t, l.wrap(func(string, int, *http.Request) int {
 		if time.Now().Before(back) {
 			l.fault("503")
@@ -228,9 +228,13 @@ func TestProviderOutageLosesNoMail(t *testing.T) {
 		return http.StatusOK
 	}))
 	f.drain()
-	addr := freeAddr(t) // nothing listens here until half the outage is over
+	// Bound from the start, and held: it resets every connection until half the outage is over.
+	ln := newGate(t)
+	up := &http.Server{Handler: http.HandlerFunc(f.serve), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = up.Serve(ln) }()
+	t.Cleanup(func() { _ = up.Close() })
 	env := baseEnv(t)
-	env["MAIL_PROVIDER"], env["MAILPIT_URL"], env["MAIL_SEND_TIMEOUT"] = "mailpit", "http://"+addr, "1s"
+	env["MAIL_PROVIDER"], env["MAILPIT_URL"], env["MAIL_SEND_TIMEOUT"] = "mailpit", "http://"+ln.Addr().String(), "1s"
 	env["LOG_LEVEL"] = "info"
 	a := startApp(t, env)
 
@@ -242,16 +246,10 @@ func TestProviderOutageLosesNoMail(t *testing.T) {
 		email := fmt.Sprintf("outage-%d@example.com", i)
 		a.register(t, email, "password-1234").want(t, http.StatusCreated, "")
 		registered[email] = time.Now()
-		time.Sleep(outage / 2 / users) // spread over the refused half
+		time.Sleep(outage / 2 / users) // spread over the half with connections reset
 	}
 	time.Sleep(time.Until(start.Add(outage / 2)))
-	up := &http.Server{Handler: http.HandlerFunc(f.serve), ReadHeaderTimeout: 5 * time.Second}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("provider cannot listen again on %s: %v", addr, err)
-	}
-	go func() { _ = up.Serve(ln) }()
-	t.Cleanup(func() { _ = up.Close() })
+	ln.open.Store(true)
 
 	// Full-jitter backoff may wait up to twice the outage after it ends.
 	db := openDB(t, env["DATABASE_URL"])
@@ -280,10 +278,10 @@ func TestProviderOutageLosesNoMail(t *testing.T) {
 	if state := outboxState(t, db); state["dead"] != 0 {
 		t.Errorf("outbox %v: mail was given up on", state)
 	}
-	refused := strings.Count(a.stdout.String(), "connection refused")
+	refused := strings.Count(a.stdout.String(), "connection reset")
 	d := l.deliveries(f)
 	t.Logf("provider outage of %s: %d registrations; %d provider requests answered; faults injected: "+
-		"%d sends refused a connection, %d answered 503; emails expected %d, delivered %d, duplicated %d; "+
+		"%d sends had their connection reset, %d answered 503; emails expected %d, delivered %d, duplicated %d; "+
 		"longest delay from registration to delivery %s",
 		outage, users, d.requests, refused, l.faults["503"], users, d.delivered, d.resentKeys+d.extraEmails,
 		longest.Round(100*time.Millisecond))

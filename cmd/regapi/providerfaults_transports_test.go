@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
 	"slices"
 	"testing"
@@ -82,7 +81,8 @@ func checkFaultLedger(t *testing.T, name string, f *fakeProvider, l *ledger) {
 }
 
 // TestProviderOutageOverSMTPAndWebhook takes the relay or receiver away while users
-// register: nothing listens for the first half of the outage, then it refuses (451 or 503).
+// register: every connection is reset for the first half of the outage, then it refuses
+// (451 or 503).
 // Every email arrives once it is back, none twice, none dead.
 func TestProviderOutageOverSMTPAndWebhook(t *testing.T) {
 	t.Parallel()
@@ -100,9 +100,11 @@ func TestProviderOutageOverSMTPAndWebhook(t *testing.T) {
 				return http.StatusOK
 			}))
 			f.drain()
-			addr := freeAddr(t)
+			// Bound from the start: it resets every connection until half the outage is over.
+			ln := newGate(t)
+			tr.serve(t, f, ln)
 			env := baseEnv(t)
-			for k, v := range tr.env(addr) {
+			for k, v := range tr.env(ln.Addr().String()) {
 				env[k] = v
 			}
 			env["MAIL_SEND_TIMEOUT"] = "1s"
@@ -112,11 +114,7 @@ func TestProviderOutageOverSMTPAndWebhook(t *testing.T) {
 				a.register(t, fmt.Sprintf("outage-%d@example.com", i), "password-1234").want(t, http.StatusCreated, "")
 			}
 			time.Sleep(outage / 2)
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				t.Fatalf("cannot listen again on %s: %v", addr, err)
-			}
-			tr.serve(t, f, ln)
+			ln.open.Store(true)
 			db := openDB(t, env["DATABASE_URL"])
 			waitUntil(t, 2*outage+30*time.Second, func() (bool, string) {
 				state := outboxState(t, db)

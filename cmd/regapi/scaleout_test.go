@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"maps"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -24,10 +23,9 @@ func TestScaleOutDeliversEachEmailOnce(t *testing.T) {
 	var procs []*process
 	var bases []string
 	for range 3 {
-		e := maps.Clone(env)
-		e["HTTP_ADDR"] = freeAddr(t)
-		procs = append(procs, spawn(t, "serve", e))
-		bases = append(bases, "http://"+e["HTTP_ADDR"])
+		p := spawn(t, "serve", env)
+		procs = append(procs, p)
+		bases = append(bases, "http://"+p.addr)
 	}
 	for range 2 {
 		procs = append(procs, spawn(t, "worker", env))

@@ -117,10 +117,13 @@ type process struct {
 	cmd  *exec.Cmd
 	out  *syncBuffer
 	done chan struct{}
+	// addr is the address a serve process logged it listens on.
+	addr string
 }
 
 // spawn runs `regapi sub` (serve or worker) with env until the test ends; for serve it
-// waits until /healthz answers.
+// reads the address the process logged (HTTP_ADDR has port 0) and waits until /healthz
+// answers there.
 func spawn(t *testing.T, sub string, env map[string]string) *process {
 	t.Helper()
 	bin, err := buildBinary()
@@ -145,7 +148,8 @@ func spawn(t *testing.T, sub string, env map[string]string) *process {
 		<-p.done
 	})
 	if sub == "serve" {
-		waitHealthy(t, "http://"+env["HTTP_ADDR"], nil)
+		p.addr = listeningAddr(t, p.out, nil)
+		waitHealthy(t, "http://"+p.addr, nil)
 	}
 	return p
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -12,6 +13,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -77,10 +80,10 @@ func URL(t testing.TB) string {
 // Start returns a Mailpit for t. Without options that is TEST_MAILPIT_URL when set (a shared
 // instance, as in the compose test service; its SMTP listener is TEST_MAILPIT_SMTP, or port
 // 1025 of the same host), otherwise, and always with options, a `mailpit` binary from PATH
-// started on free ports and stopped when t ends. A started one ignores duplicate Message-IDs,
-// as a provider that honours idempotency keys would. Without either it skips t loudly, or
-// fails it when TEST_REQUIRE_SERVICES=1; with options, a shared instance but no binary skips
-// t (the shared instance's flags are not the test's to set).
+// started behind ports of the system's choosing and stopped when t ends. A started one
+// ignores duplicate Message-IDs, as a provider that honours idempotency keys would. Without
+// either it skips t loudly, or fails it when TEST_REQUIRE_SERVICES=1; with options, a shared
+// instance but no binary skips t (the shared instance's flags are not the test's to set).
 func Start(t testing.TB, opts ...Option) Server {
 	t.Helper()
 	if u := os.Getenv("TEST_MAILPIT_URL"); u != "" && len(opts) == 0 {
@@ -100,8 +103,20 @@ func Start(t testing.TB, opts ...Option) Server {
 		}
 		t.Skip(msg)
 	}
-	httpAddr, smtpAddr := freeAddr(t), freeAddr(t)
-	args := []string{"--listen", httpAddr, "--smtp", smtpAddr, "--disable-version-check", "--ignore-duplicate-ids", "--quiet"}
+	// No port is probed free and handed to Mailpit, when another process of a parallel suite
+	// may take it first. Its HTTP API binds port 0 (the send API needs a TCP peer address),
+	// read back from the process's sockets; its SMTP listener is a Unix socket in a directory
+	// of its own (a short path: a socket's is limited to about 100 bytes), reached through a
+	// port the test binds and holds until t ends.
+	dir, err := os.MkdirTemp("", "mailpit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	smtpSock := filepath.Join(dir, "smtp")
+	smtpAddr := forward(t, smtpSock)
+	args := []string{"--listen", "127.0.0.1:0", "--smtp", "unix:" + smtpSock + ":0600",
+		"--disable-version-check", "--ignore-duplicate-ids", "--quiet"}
 	var o smtpOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -116,7 +131,7 @@ func Start(t testing.TB, opts ...Option) Server {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	base := "http://" + httpAddr
+	base := "http://" + listeningAddr(t, cmd.Process.Pid)
 	waitUp(t, base)
 	return Server{URL: base, SMTPAddr: smtpAddr}
 }
@@ -134,14 +149,92 @@ func shared(t testing.TB, base string) Server {
 	return Server{URL: base, SMTPAddr: smtpAddr}
 }
 
-func freeAddr(t testing.TB) string {
+// forward listens on 127.0.0.1, on a port of the system's choosing, until t ends, and
+// forwards each connection to the Unix socket at sock; it returns the address. A connection
+// made before the socket exists is closed at once.
+func forward(t testing.TB, sock string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return // closed when t ended
+			}
+			go func() {
+				defer c.Close()
+				m, err := net.Dial("unix", sock)
+				if err != nil {
+					return
+				}
+				go func() {
+					_, _ = io.Copy(m, c)
+					_ = m.Close()
+				}()
+				_, _ = io.Copy(c, m)
+			}()
+		}
+	}()
 	return ln.Addr().String()
+}
+
+// listeningAddr waits until the process pid listens on a TCP port, and returns that
+// address. It reads Linux's /proc: the sockets the process holds, and the kernel's table of
+// TCP sockets for their addresses.
+func listeningAddr(t testing.TB, pid int) string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		addr, err := tcpListener(pid)
+		if err != nil {
+			t.Fatalf("mailpit's HTTP address: %v", err)
+		}
+		if addr != "" {
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("mailpit did not listen on TCP within a minute")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tcpListener returns the address of the (first) listening IPv4 TCP socket of process pid,
+// or "" when it has none yet.
+func tcpListener(pid int) (string, error) {
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return "", err
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if inode, ok := strings.CutPrefix(link, "socket:["); err == nil && ok {
+			inodes[strings.TrimSuffix(inode, "]")] = true
+		}
+	}
+	table, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
+	if err != nil {
+		return "", err
+	}
+	// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...
+	for _, line := range strings.Split(string(table), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] { // 0A: LISTEN
+			continue
+		}
+		_, portHex, _ := strings.Cut(f[1], ":")
+		port, err := strconv.ParseUint(portHex, 16, 16)
+		if err != nil {
+			return "", fmt.Errorf("/proc/%d/net/tcp: %q: %w", pid, line, err)
+		}
+		return net.JoinHostPort("127.0.0.1", strconv.FormatUint(port, 10)), nil
+	}
+	return "", nil
 }
 
 func waitUp(t testing.TB, base string) {

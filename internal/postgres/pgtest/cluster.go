@@ -3,7 +3,7 @@ package pgtest
 import (
 	"context"
 	"fmt"
-	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -20,13 +20,13 @@ import (
 	"github.com/regapi/regapi/internal/postgres"
 )
 
-// Cluster is a PostgreSQL server of one test's own, in a temporary directory on a free port,
-// that the test may stop and start to see how the service lives through a database outage.
-// It never touches the shared server of NewDatabase.
+// Cluster is a PostgreSQL server of one test's own, in a temporary directory, that the test
+// may stop and start to see how the service lives through a database outage. It listens on a
+// Unix socket in that directory only, never on a TCP port: while it is stopped no other
+// process can take its address. It never touches the shared server of NewDatabase.
 type Cluster struct {
 	bin  string              // directory holding initdb and pg_ctl
 	dir  string              // data directory; also holds the socket and the log
-	port int                 // TCP port on 127.0.0.1
 	cred *syscall.Credential // whom to run as: PostgreSQL refuses to run as root
 }
 
@@ -54,7 +54,7 @@ func StartCluster(t testing.TB) *Cluster {
 			t.Fatalf("pgtest: %v", err)
 		}
 	}
-	c := &Cluster{bin: bin, dir: dir, port: freePort(t), cred: cred}
+	c := &Cluster{bin: bin, dir: dir, cred: cred}
 	// No fsync: the machine does not crash in these tests, only the server stops.
 	c.pg(t, "initdb", "-D", c.data(), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
 	c.Start(t)
@@ -94,7 +94,7 @@ func (c *Cluster) NewDatabase(t testing.TB) string {
 // Start starts the (stopped) cluster and waits until it accepts connections.
 func (c *Cluster) Start(t testing.TB) {
 	t.Helper()
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off", c.port, c.dir)
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses='' -c fsync=off -c full_page_writes=off", socketPort, c.dir)
 	c.pg(t, "pg_ctl", "start", "-w", "-t", "60", "-D", c.data(), "-l", filepath.Join(c.dir, "server.log"), "-o", opts)
 }
 
@@ -116,8 +116,12 @@ func (c *Cluster) stop(t testing.TB, mode string) {
 
 func (c *Cluster) data() string { return filepath.Join(c.dir, "data") }
 
+// socketPort names the cluster's socket file (.s.PGSQL.5432): the directory is the test's own.
+const socketPort = 5432
+
 func (c *Cluster) url(db string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable&connect_timeout=2", c.port, db)
+	q := url.Values{"host": {c.dir}, "port": {strconv.Itoa(socketPort)}, "sslmode": {"disable"}, "connect_timeout": {"2"}}
+	return "postgres://postgres@/" + db + "?" + q.Encode()
 }
 
 // pg runs one of the server programs as the cluster's owner, failing t with its output.
@@ -192,14 +196,4 @@ func serverCredential() (*syscall.Credential, error) {
 		return nil, fmt.Errorf("postgres user has ids %s:%s", u.Uid, u.Gid)
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
