@@ -66,7 +66,8 @@ func handleRegister(accounts Accounts, perIP *keyedLimiter) endpointFunc {
 		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
-		user, err := accounts.Register(r.Context(), req.Email, req.Password)
+		lang := emailLanguage(r.Header.Values("Accept-Language")...)
+		user, err := accounts.Register(r.Context(), req.Email, req.Password, lang)
 		if err != nil {
 			return err
 		}

@@ -21,8 +21,9 @@ import (
 // implements it. Errors are the registration package's: sentinels, *registration.ValidationError
 // and *registration.RetryError.
 type Accounts interface {
-	// Register creates a pending account and queues its activation email.
-	Register(ctx context.Context, email, password string) (registration.User, error)
+	// Register creates a pending account whose emails are written in lang and queues its
+	// activation email.
+	Register(ctx context.Context, email, password string, lang registration.Language) (registration.User, error)
 	// Authenticate returns the user these credentials belong to, or registration.ErrUnauthorized.
 	Authenticate(ctx context.Context, email, password string) (registration.User, error)
 	// Activate activates u's account with code.

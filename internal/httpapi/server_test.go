@@ -54,8 +54,8 @@ func (s *stubAccounts) note(args ...string) {
 	s.got = append(s.got, strings.Join(args, "|"))
 }
 
-func (s *stubAccounts) Register(_ context.Context, email, password string) (registration.User, error) {
-	s.note("register", email, password)
+func (s *stubAccounts) Register(_ context.Context, email, password string, lang registration.Language) (registration.User, error) {
+	s.note("register", email, password, string(lang))
 	if s.panicky {
 		panic("stub register exploded")
 	}
@@ -262,7 +262,7 @@ func TestRegister(t *testing.T) {
 		}
 	}
 	// The email is passed on untouched: normalising it is the domain's job.
-	if _, got := s.accounts.calls(); got[0] != "register| Alice@Example.com |pa:ss word" {
+	if _, got := s.accounts.calls(); got[0] != "register| Alice@Example.com |pa:ss word|en" {
 		t.Fatalf("Register got %q", got[0])
 	}
 }

@@ -135,7 +135,7 @@ func lockAddresses(ctx context.Context, tx pgx.Tx, emails []string) ([]*registra
 // selectAccount reads the account holding $1 with its live codes: one row per code, or one
 // row with no code.
 const selectAccount = `SELECT u.id::text, u.email, u.password_hash, u.status, u.created_at, u.activated_at,
-	c.kind, c.code_hash, c.issued_at, c.sent_at, c.attempts,
+	u.language, c.kind, c.code_hash, c.issued_at, c.sent_at, c.attempts,
 	c.undeliverable OR o.status IS NOT DISTINCT FROM 'dead', c.new_email
 	FROM users u
 	LEFT JOIN codes c ON c.user_id = u.id
@@ -176,7 +176,7 @@ func collectAccount(rows pgx.Rows) (*registration.Account, error) {
 			newEmail *string
 		)
 		err := rows.Scan(&a.User.ID, &a.User.Email, &a.PasswordHash, &a.User.Status, &a.User.CreatedAt,
-			&a.User.ActivatedAt, &kind, &c.Hash, &issuedAt, &c.SentAt, &attempts, &dead, &newEmail)
+			&a.User.ActivatedAt, &a.Language, &kind, &c.Hash, &issuedAt, &c.SentAt, &attempts, &dead, &newEmail)
 		if err != nil {
 			return nil, err
 		}

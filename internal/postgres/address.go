@@ -51,9 +51,9 @@ func queueChange(b *pgx.Batch, email string, c registration.Change) error {
 			b.Queue(`DELETE FROM users WHERE id = $1`, c.Replaced)
 		}
 		u := c.Account.User
-		b.Queue(`INSERT INTO users (id, email, password_hash, status, created_at, activated_at)
-			VALUES ($1, $2, $3, $4, $5, $6)`,
-			u.ID, u.Email, c.Account.PasswordHash, u.Status, u.CreatedAt, u.ActivatedAt)
+		b.Queue(`INSERT INTO users (id, email, password_hash, status, created_at, activated_at, language)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			u.ID, u.Email, c.Account.PasswordHash, u.Status, u.CreatedAt, u.ActivatedAt, c.Account.Language)
 	case registration.CodeIssued:
 		code, out := c.Code, c.Email
 		var newEmail *string

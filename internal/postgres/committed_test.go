@@ -18,11 +18,11 @@ func TestCommittedFollowsEachCommittedEmail(t *testing.T) {
 	e.accounts = postgres.NewAccounts(e.pool, func() { calls.Add(1) })
 	svc := e.service(t, e.keys)
 	ctx := context.Background()
-	u, err := svc.Register(ctx, "committed@example.com", "correct horse battery")
+	u, err := svc.Register(ctx, "committed@example.com", "correct horse battery", registration.English)
 	if err != nil || calls.Load() != 1 {
 		t.Fatalf("after a registration: %d calls (%v), want 1", calls.Load(), err)
 	}
-	if _, err := svc.Register(ctx, "committed@example.com", "correct horse battery"); !errors.Is(err, registration.ErrEmailTaken) || calls.Load() != 1 {
+	if _, err := svc.Register(ctx, "committed@example.com", "correct horse battery", registration.English); !errors.Is(err, registration.ErrEmailTaken) || calls.Load() != 1 {
 		t.Fatalf("after a refused registration: %d calls (%v), want still 1", calls.Load(), err)
 	}
 	if _, err := svc.Activate(ctx, u, wrongCode(e.latestCode(t, u.Email))); !errors.Is(err, registration.ErrInvalidCode) || calls.Load() != 1 {

@@ -87,7 +87,7 @@ func TestEmailChangeMovesTheAccountAndFreesTheOldAddress(t *testing.T) {
 		t.Fatalf("old address: %v, want no account", err)
 	}
 	e.clock.Advance(time.Minute)
-	if _, err := e.svc.Register(ctx, "old@example.com", "another password"); err != nil {
+	if _, err := e.svc.Register(ctx, "old@example.com", "another password", registration.English); err != nil {
 		t.Fatalf("register the old address again: %v", err)
 	}
 	notice := e.count(t, `SELECT count(*) FROM outbox WHERE recipient = 'old@example.com' AND email_kind = 'email_changed' AND user_id = $1`, u.ID)

@@ -116,7 +116,7 @@ func randomSecret() string {
 // register registers email with a fixed password and fails t if that does not work.
 func (e *env) register(t *testing.T, email string) registration.User {
 	t.Helper()
-	u, err := e.svc.Register(context.Background(), email, "correct horse battery")
+	u, err := e.svc.Register(context.Background(), email, "correct horse battery", registration.English)
 	if err != nil {
 		t.Fatalf("register %s: %v", email, err)
 	}

@@ -26,7 +26,7 @@ func BenchmarkRegister(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		if _, err := svc.Register(context.Background(), fmt.Sprintf("bench-%d@example.com", i), "correct horse battery"); err != nil {
+		if _, err := svc.Register(context.Background(), fmt.Sprintf("bench-%d@example.com", i), "correct horse battery", registration.English); err != nil {
 			b.Fatal(err)
 		}
 	}

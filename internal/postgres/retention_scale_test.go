@@ -141,7 +141,7 @@ func startRegistrations(b *testing.B, pool *pgxpool.Pool) *registrationLoad {
 				default:
 				}
 				start := time.Now()
-				_, err := svc.Register(context.Background(), fmt.Sprintf("new-%d@scale.example", serial.Add(1)), "correct horse battery")
+				_, err := svc.Register(context.Background(), fmt.Sprintf("new-%d@scale.example", serial.Add(1)), "correct horse battery", registration.English)
 				took := time.Since(start)
 				if err != nil {
 					b.Errorf("register: %v", err)

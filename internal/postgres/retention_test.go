@@ -91,7 +91,7 @@ func (s retentionScene) checkCodesOutliveTheirEmails(t *testing.T) {
 		t.Fatalf("code whose dead email was deleted: %+v (%v), want undeliverable", dead.Code(registration.CodeActivation), err)
 	}
 	s.at(s.now)
-	if _, err := s.svc.Register(ctx, "kept-young-dead@example.com", "another password"); err != nil {
+	if _, err := s.svc.Register(ctx, "kept-young-dead@example.com", "another password", registration.English); err != nil {
 		t.Errorf("registering over an undeliverable code after its email was deleted: %v", err)
 	}
 	sent, err := s.accounts.Account(ctx, "kept-young-sent@example.com")
@@ -158,7 +158,7 @@ func TestRetentionUnderConcurrentRegistrations(t *testing.T) {
 		done <- err
 	}()
 	counts := parallel(n, func(i int) error {
-		_, err := s.svc.Register(ctx, fmt.Sprintf("concurrent-%d@example.com", i), "correct horse battery")
+		_, err := s.svc.Register(ctx, fmt.Sprintf("concurrent-%d@example.com", i), "correct horse battery", registration.English)
 		return err
 	})
 	if err := <-done; err != nil {

@@ -23,7 +23,7 @@ func TestRotationKeepsCodesAndQueuedEmails(t *testing.T) {
 		t.Fatal(err)
 	}
 	svcBefore := e.service(t, before)
-	u, err := svcBefore.Register(ctx, "rotate@example.com", "correct horse battery")
+	u, err := svcBefore.Register(ctx, "rotate@example.com", "correct horse battery", registration.English)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestRotationKeepsCodesAndQueuedEmails(t *testing.T) {
 		t.Fatalf("code issued before the rotation: %v", err)
 	}
 	// A code issued after the rotation is sealed under the new secret.
-	v, err := svcAfter.Register(ctx, "rotated@example.com", "correct horse battery")
+	v, err := svcAfter.Register(ctx, "rotated@example.com", "correct horse battery", registration.English)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -133,7 +133,7 @@ func TestRequestRoundTrips(t *testing.T) {
 	}{
 		{"register", func(email string) error {
 			counter.reset()
-			_, err := e.svc.Register(ctx, email, password)
+			_, err := e.svc.Register(ctx, email, password, registration.English)
 			return err
 		}, 7, 4},
 		{"login", func(email string) error {

@@ -17,7 +17,7 @@ func TestParallelRegistrationsOfOneAddress(t *testing.T) {
 	e := newEnv(t, defaultPolicy)
 	const n = 16
 	counts := parallel(n, func(int) error {
-		_, err := e.svc.Register(context.Background(), "Same@Example.com", "correct horse battery")
+		_, err := e.svc.Register(context.Background(), "Same@Example.com", "correct horse battery", registration.English)
 		return err
 	}, registration.ErrEmailTaken)
 	if counts[nil] != 1 || counts[registration.ErrEmailTaken] != n-1 {
@@ -98,7 +98,7 @@ func TestRegisterAgain(t *testing.T) {
 				e.deliverAll(t)
 			}
 			e.clock.Advance(tt.advance)
-			second, err := e.svc.Register(ctx, "again@example.com", "another password")
+			second, err := e.svc.Register(ctx, "again@example.com", "another password", registration.English)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("second Register: %v, want %v", err, tt.wantErr)
 			}

@@ -16,6 +16,7 @@ func pendingAccount(id, email string) *registration.Account {
 	return &registration.Account{
 		User:         registration.User{ID: id, Email: email, Status: registration.StatusPending, CreatedAt: t0},
 		PasswordHash: "fake$" + id,
+		Language:     registration.French,
 		Codes:        map[registration.CodeKind]*registration.Code{registration.CodeActivation: {Kind: registration.CodeActivation, Hash: []byte("hash-" + id), IssuedAt: t0}},
 	}
 }

@@ -26,6 +26,8 @@ type User struct {
 type Account struct {
 	User         User
 	PasswordHash string
+	// Language is the language of every email to the account, chosen at registration.
+	Language Language
 	// Codes holds the account's live codes, at most one of each kind.
 	Codes map[CodeKind]*Code
 }

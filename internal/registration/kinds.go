@@ -59,6 +59,9 @@ type Email struct {
 	ValidFor time.Duration `json:"valid_for,omitempty"`
 	// NewEmail is, in an email_changed notice, the new address with its local part masked.
 	NewEmail string `json:"new_email,omitempty"`
+	// Lang is the language of the account the email is about; emails sealed before languages
+	// existed have none and are written in English.
+	Lang Language `json:"lang,omitempty"`
 }
 
 // MaskEmail hides the local part of an address but its first character ("a***@example.org"),

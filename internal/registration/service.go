@@ -55,10 +55,11 @@ func NewService(ctx context.Context, store Store, hasher PasswordHasher, keys *C
 // Policy returns the rules the service applies.
 func (s *Service) Policy() Policy { return s.policy }
 
-// Register creates a pending account for email and commits, with it, an email carrying a new
+// Register creates a pending account for email, whose emails are written in lang (English
+// when regapi does not write in lang), and commits, with it, an email carrying a new
 // activation code. It returns a *ValidationError for bad input, ErrEmailTaken, a RetryError
 // wrapping ErrResendCooldown when the address's daily quota is spent, or ErrOverloaded.
-func (s *Service) Register(ctx context.Context, email, password string) (User, error) {
+func (s *Service) Register(ctx context.Context, email, password string, lang Language) (User, error) {
 	email, err := validateRegistration(email, password)
 	if err != nil {
 		return User{}, err
@@ -79,6 +80,7 @@ func (s *Service) Register(ctx context.Context, email, password string) (User, e
 		a.CreateAccount(Account{
 			User:         User{ID: newID(now), Email: email, Status: StatusPending, CreatedAt: now},
 			PasswordHash: hash,
+			Language:     lang.OrDefault(),
 		})
 		if err := s.issueCode(a, a.Account, CodeActivation, now); err != nil {
 			return err
@@ -152,13 +154,14 @@ func holds(a *Address, u User) bool { return a.Account != nil && a.Account.User.
 
 // issueCode gives acct a fresh code of kind, counted against the quota of a, the address it
 // is sent to (acct's own, or the one it asks to move to), with the sealed email that carries
-// it.
+// it, written in acct's language.
 func (s *Service) issueCode(a *Address, acct *Account, kind CodeKind, now time.Time) error {
 	code, err := s.keys.NewCode()
 	if err != nil {
 		return err
 	}
-	out, err := s.seal(Email{Kind: emailOfCode[kind], To: a.Email, Code: code, ValidFor: s.policy.CodeTTL})
+	out, err := s.seal(Email{Kind: emailOfCode[kind], To: a.Email, Code: code, ValidFor: s.policy.CodeTTL,
+		Lang: acct.Language})
 	if err != nil {
 		return err
 	}
@@ -171,8 +174,9 @@ func (s *Service) issueCode(a *Address, acct *Account, kind CodeKind, now time.T
 }
 
 // queueNotice records e, an email without a code about acct, on a, the address that sends
-// it.
+// it, written in acct's language.
 func (s *Service) queueNotice(a *Address, acct *Account, e Email) error {
+	e.Lang = acct.Language
 	out, err := s.seal(e)
 	if err != nil {
 		return err
