@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regapi/regapi/internal/outbox"
 	"github.com/regapi/regapi/internal/registration"
 )
 
@@ -23,6 +24,9 @@ type Config struct {
 	MailProvider string // a key of providers: "log", "mailpit", "smtp" or "webhook"
 	MailpitURL   string
 	MailFrom     string
+	// EmailTemplates writes the emails: the built-in templates, with those of
+	// EMAIL_TEMPLATES_DIR in their place, each checked once when the configuration is read.
+	EmailTemplates *outbox.Templates
 	// SMTPURL and WebhookURL, WebhookSecret are read when their provider is chosen; they may
 	// hold passwords and are never printed.
 	SMTPURL       string
@@ -125,7 +129,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		MailpitURL:   r.httpURL("MAILPIT_URL", "http://localhost:8025"),
 		MailFrom:     r.get("MAIL_FROM", "no-reply@regapi.local"),
 		Policy: registration.Policy{
-			CodeTTL:        r.duration("ACTIVATION_CODE_TTL", "60s", time.Second, 24*time.Hour),
+			CodeTTL:        r.codeTTL(),
 			MaxAttempts:    r.integer("ACTIVATION_MAX_ATTEMPTS", 5, 1, 100),
 			ResendCooldown: r.duration("RESEND_COOLDOWN", "30s", 0, 24*time.Hour),
 			MaxCodesPerDay: r.integer("MAX_CODES_PER_DAY", 10, 1, 1000),
@@ -145,6 +149,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		LogLevel:           r.logLevel("LOG_LEVEL", "info"),
 	}
 	c.AuthFailuresPerAccount = r.integer("AUTH_FAILURES_PER_ACCOUNT", 10, 0, 1<<20)
+	c.EmailTemplates = r.emailTemplates()
 	c.CodeSecret, c.CodeSecretGenerated = r.codeSecret()
 	c.lifecycleSettings = r.lifecycle()
 	r.providerSettings(&c)
@@ -155,6 +160,42 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		return c, &ConfigError{Problems: r.problems}
 	}
 	return c, nil
+}
+
+// emailSettings are the settings that shape the emails' text, which `regapi email preview`
+// needs, and nothing else (no database).
+type emailSettings struct {
+	CodeTTL   time.Duration
+	Templates *outbox.Templates
+}
+
+// loadEmailSettings reads the settings of the emails' text as loadConfig does, returning
+// their problems as a *ConfigError.
+func loadEmailSettings(getenv func(string) string) (emailSettings, error) {
+	r := &envReader{getenv: getenv}
+	s := emailSettings{CodeTTL: r.codeTTL(), Templates: r.emailTemplates()}
+	if len(r.problems) > 0 {
+		return s, &ConfigError{Problems: r.problems}
+	}
+	return s, nil
+}
+
+func (r *envReader) codeTTL() time.Duration {
+	return r.duration("ACTIVATION_CODE_TTL", "60s", time.Second, 24*time.Hour)
+}
+
+// emailTemplates reads EMAIL_TEMPLATES_DIR and loads its templates, each parsed and rendered
+// once, so that a broken one stops the process at start with its file named.
+func (r *envReader) emailTemplates() *outbox.Templates {
+	dir := r.get("EMAIL_TEMPLATES_DIR", "")
+	if dir == "" {
+		return outbox.Builtin()
+	}
+	t, err := outbox.NewTemplates(dir)
+	if err != nil {
+		r.fail("EMAIL_TEMPLATES_DIR", "%v", err)
+	}
+	return t
 }
 
 func (r *envReader) databaseURL() string {

@@ -8,6 +8,8 @@
 //	regapi cleanup               apply the retention rules once
 //	regapi outbox dead           list dead emails
 //	regapi outbox retry ID...    make dead emails pending again (or --all)
+//	regapi email preview KIND [LANG]
+//	                             print an email as the current templates write it
 //	regapi healthcheck           exit 0 when the local server answers /healthz
 //	regapi version               print the version, commit and Go version
 //
@@ -37,6 +39,10 @@ commands:
   cleanup             apply the retention rules once and print what they removed
   outbox dead         list the emails given up on (dead)
   outbox retry ID...  make dead emails pending again (--all: every one); stale ones are skipped
+  email preview KIND [LANG]
+                      print the subject and text of an email of KIND (activation_code,
+                      password_reset_code, email_change_code, password_changed, email_changed)
+                      in LANG (en, the default, or fr), with a sample code
   healthcheck         exit 0 when the server at HTTP_ADDR answers /healthz
   version             print the version, commit and Go version of this build`
 
@@ -76,6 +82,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		printVersion(stdout)
 		return nil
+	case "email":
+		return emailCommand(rest, getenv, stdout)
 	case "serve", "worker", "migrate", "cleanup", "outbox":
 		return runWithConfig(ctx, cmd, rest, getenv, stdout)
 	}

@@ -27,7 +27,9 @@ func migrate(ctx context.Context, cfg Config, args []string, stdout io.Writer) e
 	if err := pool.Ping(pingCtx); err != nil {
 		return fmt.Errorf("database unreachable: %w", err)
 	}
-	m := postgres.NewMigrator(pool)
+	// Each migration waits for its table locks a second at a time, so that the running
+	// service's requests never queue behind it for longer; every wait is reported.
+	m := postgres.NewMigratorWith(pool, postgres.LockRetry{Report: func(msg string) { fmt.Fprintln(stdout, msg) }})
 	switch action {
 	case "up":
 		err = m.Up(ctx)

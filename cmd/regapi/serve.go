@@ -95,6 +95,7 @@ func startDispatcher(ctx context.Context, g *errgroup.Group, cfg Config, pool *p
 	store, wakeups := postgres.NewOutbox(pool), postgres.NewWakeups(pool, logger)
 	dispatcher := outbox.NewDispatcher(store, provider, keys, outbox.Config{
 		From:        cfg.MailFrom,
+		Templates:   cfg.EmailTemplates,
 		SendTimeout: cfg.MailSendTimeout,
 		MaxAttempts: cfg.MailMaxAttempts,
 		Concurrency: cfg.MailConcurrency,

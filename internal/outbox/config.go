@@ -7,6 +7,8 @@ import "time"
 type Config struct {
 	// From is the sender address of every email.
 	From string
+	// Templates writes the emails. Default: the built-in templates (Builtin).
+	Templates *Templates
 	// SendTimeout bounds one attempt to hand an email to the provider. Default 5s.
 	SendTimeout time.Duration
 	// Lease is how long a claimed message stays reserved for this dispatcher. It must outlast
@@ -31,6 +33,9 @@ type Config struct {
 // WithDefaults returns c with every unset field at its default. A Lease too short to cover
 // SendTimeout and the recording of the outcome is raised to the default lease.
 func (c Config) WithDefaults() Config {
+	if c.Templates == nil {
+		c.Templates = builtin
+	}
 	c.SendTimeout = orDefault(c.SendTimeout, 5*time.Second)
 	defaultLease := 2*c.SendTimeout + 5*time.Second
 	c.Lease = orDefault(c.Lease, defaultLease)

@@ -37,6 +37,7 @@ func TestConfigWithDefaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			tt.want.Templates = outbox.Builtin() // unset in every case
 			if got := tt.in.WithDefaults(); got != tt.want {
 				t.Errorf("WithDefaults() = %+v\nwant %+v", got, tt.want)
 			}

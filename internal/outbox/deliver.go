@@ -50,7 +50,7 @@ func (d *Dispatcher) send(ctx context.Context, m Message) (answered bool, err er
 	if err != nil {
 		return false, &mail.PermanentError{Err: fmt.Errorf("open payload: %w", err)}
 	}
-	msg, err := Render(d.cfg.From, e)
+	msg, err := d.cfg.Templates.Render(d.cfg.From, e)
 	if err != nil {
 		return false, &mail.PermanentError{Err: fmt.Errorf("render email: %w", err)}
 	}

@@ -46,7 +46,7 @@ func TestRenderActivationText(t *testing.T) {
 		t.Run(tt.validFor.String(), func(t *testing.T) {
 			t.Parallel()
 			e := registration.Email{Kind: registration.EmailActivationCode, To: "bob2024@example.com", Code: "0427", ValidFor: tt.validFor}
-			m, err := outbox.Render("no-reply@regapi.local", e)
+			m, err := outbox.Builtin().Render("no-reply@regapi.local", e)
 			if err != nil {
 				t.Fatalf("RenderActivation: %v", err)
 			}
@@ -76,7 +76,7 @@ func TestRenderActivationCodes(t *testing.T) {
 	t.Parallel()
 	for _, code := range []string{"0000", "0001", "1999", "2025", "9999"} {
 		e := registration.Email{Kind: registration.EmailActivationCode, To: "a@example.com", Code: code, ValidFor: time.Minute}
-		m, err := outbox.Render("no-reply@regapi.local", e)
+		m, err := outbox.Builtin().Render("no-reply@regapi.local", e)
 		if err != nil {
 			t.Fatalf("RenderActivation(%s): %v", code, err)
 		}
@@ -101,7 +101,7 @@ func TestRenderActivationRefusesBadContent(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := outbox.Render("no-reply@regapi.local", tt.e)
+			_, err := outbox.Builtin().Render("no-reply@regapi.local", tt.e)
 			if !errors.Is(err, outbox.ErrInvalidEmail) {
 				t.Fatalf("RenderActivation() error = %v, want ErrInvalidEmail", err)
 			}

@@ -43,13 +43,21 @@ type MigrationStatus struct {
 
 // Migrator applies and reverts the embedded schema migrations.
 type Migrator struct {
-	pool *pgxpool.Pool
-	fsys fs.FS
+	pool  *pgxpool.Pool
+	fsys  fs.FS
+	locks LockRetry
 }
 
-// NewMigrator returns a Migrator of the database behind pool.
+// NewMigrator returns a Migrator of the database behind pool that waits for its locks as
+// DefaultLockRetry says, silently.
 func NewMigrator(pool *pgxpool.Pool) *Migrator {
-	return &Migrator{pool: pool, fsys: Migrations()}
+	return NewMigratorWith(pool, DefaultLockRetry)
+}
+
+// NewMigratorWith returns a Migrator of the database behind pool that waits for its locks as
+// locks says; zero fields take DefaultLockRetry's values.
+func NewMigratorWith(pool *pgxpool.Pool, locks LockRetry) *Migrator {
+	return &Migrator{pool: pool, fsys: Migrations(), locks: locks.withDefaults()}
 }
 
 type migration struct {
@@ -112,7 +120,7 @@ func (m *Migrator) Up(ctx context.Context) error {
 			if _, ok := applied[mig.version]; ok {
 				continue
 			}
-			if err := apply(ctx, conn, mig); err != nil {
+			if err := m.apply(ctx, conn, mig); err != nil {
 				return err
 			}
 		}
@@ -120,8 +128,8 @@ func (m *Migrator) Up(ctx context.Context) error {
 	})
 }
 
-func apply(ctx context.Context, conn *pgxpool.Conn, mig migration) error {
-	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+func (m *Migrator) apply(ctx context.Context, conn *pgxpool.Conn, mig migration) error {
+	err := m.withLockRetry(ctx, conn, "apply", mig, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, mig.up); err != nil {
 			return err
 		}
@@ -165,7 +173,7 @@ func (m *Migrator) Down(ctx context.Context, n int) error {
 			if i < 0 {
 				return fmt.Errorf("revert migration %d: unknown to this binary", v)
 			}
-			if err := revert(ctx, conn, all[i]); err != nil {
+			if err := m.revert(ctx, conn, all[i]); err != nil {
 				return err
 			}
 		}
@@ -173,8 +181,8 @@ func (m *Migrator) Down(ctx context.Context, n int) error {
 	})
 }
 
-func revert(ctx context.Context, conn *pgxpool.Conn, mig migration) error {
-	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+func (m *Migrator) revert(ctx context.Context, conn *pgxpool.Conn, mig migration) error {
+	err := m.withLockRetry(ctx, conn, "revert", mig, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, mig.down); err != nil {
 			return err
 		}

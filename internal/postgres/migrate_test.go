@@ -2,7 +2,12 @@ package postgres_test
 
 import (
 	"context"
+	"io/fs"
+	"strings"
+	"sync"
 	"testing"
+	"testing/fstest"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -114,5 +119,122 @@ func TestMigrateConcurrently(t *testing.T) {
 	statuses, err := postgres.NewMigrator(pools[0]).Status(ctx)
 	if err != nil || rows != len(statuses) {
 		t.Errorf("schema_migrations has %d rows, want %d (%v)", rows, len(statuses), err)
+	}
+}
+
+// withOutboxMigration returns the built-in migrations plus one that alters the outbox, as a
+// deploy's new migration would.
+func withOutboxMigration(t *testing.T) fs.FS {
+	t.Helper()
+	fsys := fstest.MapFS{
+		"9001_outbox_probe.up.sql":   {Data: []byte(`ALTER TABLE outbox ADD COLUMN probe int`)},
+		"9001_outbox_probe.down.sql": {Data: []byte(`ALTER TABLE outbox DROP COLUMN probe`)},
+	}
+	entries, err := fs.ReadDir(postgres.Migrations(), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := fs.ReadFile(postgres.Migrations(), e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys[e.Name()] = &fstest.MapFile{Data: data}
+	}
+	return fsys
+}
+
+// holdOutboxRead opens a transaction that has read the outbox, as a pg_dump or a long report
+// does, and returns the function that ends it.
+func holdOutboxRead(t *testing.T, pool *pgxpool.Pool) (end func()) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT count(*) FROM outbox`); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	end = func() { once.Do(func() { _ = tx.Rollback(ctx) }) }
+	t.Cleanup(end)
+	return end
+}
+
+// A migration that must wait for a reader of the table it alters gives up its lock request
+// after a short lock timeout and tries again, saying so: meanwhile the service's statements
+// on that table (here the dispatcher's mark after a send, bounded by 3 s in the dispatcher)
+// go through instead of queueing behind the migration until the reader ends.
+func TestMigrationRetriesItsLocksWithoutStallingTheService(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	service, reader := openPool(t, url), openPool(t, url)
+	endRead := holdOutboxRead(t, reader)
+	defer endRead() // before the pools close: the migration waits for it
+
+	var mu sync.Mutex
+	var reports []string
+	m := postgres.NewMigratorOf(openPool(t, url), withOutboxMigration(t), postgres.LockRetry{
+		Timeout: 200 * time.Millisecond, Attempts: 100, Backoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		Report: func(msg string) { mu.Lock(); reports = append(reports, msg); mu.Unlock() },
+	})
+	done := make(chan error, 1)
+	go func() { done <- m.Up(context.Background()) }()
+
+	outbox := postgres.NewOutbox(service)
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		start := time.Now()
+		err := outbox.MarkSent(ctx, 1)
+		cancel()
+		if err != nil {
+			t.Fatalf("a mark waited %s behind the migration: %v", time.Since(start).Round(time.Millisecond), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("migration finished while the reader still held the outbox: %v", err)
+	default:
+	}
+	endRead()
+	if err := <-done; err != nil {
+		t.Fatalf("migration after the reader ended: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reports) < 2 || !strings.Contains(reports[0], "9001_outbox_probe") || !strings.Contains(reports[0], "retrying in") {
+		t.Fatalf("reports of the waits: %q", reports)
+	}
+	var probe bool
+	if err := service.QueryRow(context.Background(),
+		`SELECT EXISTS (SELECT FROM information_schema.columns WHERE table_name = 'outbox' AND column_name = 'probe')`).Scan(&probe); err != nil || !probe {
+		t.Fatalf("outbox.probe exists: %v (%v)", probe, err)
+	}
+}
+
+// A migration whose lock never comes fails after its tries with one line, and leaves the
+// schema as it was.
+func TestMigrationGivesUpOnALockWithOneLine(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	pool := openPool(t, url)
+	defer holdOutboxRead(t, openPool(t, url))()
+	m := postgres.NewMigratorOf(pool, withOutboxMigration(t), postgres.LockRetry{
+		Timeout: 100 * time.Millisecond, Attempts: 3, Backoff: 10 * time.Millisecond,
+	})
+	err := m.Up(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "9001_outbox_probe") || !strings.Contains(err.Error(), "gave up after 3 tries") ||
+		strings.Contains(err.Error(), "\n") {
+		t.Fatalf("error: %v", err)
+	}
+	statuses, err := m.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := statuses[len(statuses)-1]; last.Version != 9001 || last.Applied {
+		t.Fatalf("last migration: %+v, want 9001 pending", last)
 	}
 }
