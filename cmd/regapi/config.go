@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regapi/regapi/internal/mail"
 	"github.com/regapi/regapi/internal/outbox"
 	"github.com/regapi/regapi/internal/registration"
 )
@@ -32,6 +33,10 @@ type Config struct {
 	SMTPURL       string
 	WebhookURL    string
 	WebhookSecret string
+	// EventsWebhookURL and EventsWebhookSecret, both or neither, say where account events are
+	// posted; unset, no event is kept (Policy.Events).
+	EventsWebhookURL    string
+	EventsWebhookSecret string
 	// CodeSecret keys activation codes; CodeSecretGenerated is true when it was made up at
 	// start because CODE_SECRET was not set.
 	CodeSecret          []byte
@@ -150,6 +155,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.AuthFailuresPerAccount = r.integer("AUTH_FAILURES_PER_ACCOUNT", 10, 0, 1<<20)
 	c.EmailTemplates = r.emailTemplates()
+	c.EventsWebhookURL, c.EventsWebhookSecret = r.eventsWebhook()
+	c.Policy.Events = c.EventsWebhookURL != ""
 	c.CodeSecret, c.CodeSecretGenerated = r.codeSecret()
 	c.lifecycleSettings = r.lifecycle()
 	r.providerSettings(&c)
@@ -229,6 +236,27 @@ func (r *envReader) providerSettings(c *Config) {
 	if _, err := newProvider(*c, io.Discard); err != nil {
 		r.problems = append(r.problems, err)
 	}
+}
+
+// eventsWebhook reads EVENTS_WEBHOOK_URL and EVENTS_WEBHOOK_SECRET, both or neither, and
+// checks them by building the poster.
+func (r *envReader) eventsWebhook() (url, secret string) {
+	url, secret = r.get("EVENTS_WEBHOOK_URL", ""), r.get("EVENTS_WEBHOOK_SECRET", "")
+	switch {
+	case url == "" && secret == "":
+		return "", ""
+	case url == "":
+		r.fail("EVENTS_WEBHOOK_URL", "is required when EVENTS_WEBHOOK_SECRET is set (both or neither)")
+	case secret == "":
+		r.fail("EVENTS_WEBHOOK_SECRET", "is required when EVENTS_WEBHOOK_URL is set (both or neither)")
+	default:
+		if err := mail.CheckWebhookSecret(secret); err != nil {
+			r.fail("EVENTS_WEBHOOK_SECRET", "%v", err)
+		} else if _, err := mail.NewEventWebhook(url, secret, nil, nil); err != nil {
+			r.fail("EVENTS_WEBHOOK_URL", "%v", err)
+		}
+	}
+	return url, secret
 }
 
 // required reads name and reports it missing when it is empty.

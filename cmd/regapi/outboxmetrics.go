@@ -21,7 +21,7 @@ type outboxCollector struct {
 	now    func() time.Time
 	logger *slog.Logger
 
-	pending, oldestAge, dead *prometheus.Desc
+	pending, oldestAge, dead, oldestEventAge *prometheus.Desc
 }
 
 // newOutboxCollector returns a collector that calls stats (Store.OutboxStats) at each scrape.
@@ -37,6 +37,8 @@ func newOutboxCollector(stats func(context.Context) (postgres.OutboxStats, error
 			"Age of the oldest pending email in the outbox; 0 when none is pending.", nil, nil),
 		dead: prometheus.NewDesc("regapi_outbox_dead_messages",
 			"Emails given up on after the last delivery attempt (dead state).", nil, nil),
+		oldestEventAge: prometheus.NewDesc("regapi_outbox_oldest_pending_event_age_seconds",
+			"Age of the oldest undelivered account event; 0 when none is pending.", nil, nil),
 	}
 }
 
@@ -45,6 +47,7 @@ func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.pending
 	ch <- c.oldestAge
 	ch <- c.dead
+	ch <- c.oldestEventAge
 }
 
 // Collect implements prometheus.Collector.
@@ -56,11 +59,14 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 		c.logger.Warn("outbox metrics unavailable", "error", err.Error())
 		return
 	}
-	var age float64
-	if !st.OldestPending.IsZero() {
-		age = max(c.now().Sub(st.OldestPending).Seconds(), 0)
+	age := func(since time.Time) float64 {
+		if since.IsZero() {
+			return 0
+		}
+		return max(c.now().Sub(since).Seconds(), 0)
 	}
 	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(st.Pending))
-	ch <- prometheus.MustNewConstMetric(c.oldestAge, prometheus.GaugeValue, age)
+	ch <- prometheus.MustNewConstMetric(c.oldestAge, prometheus.GaugeValue, age(st.OldestPending))
 	ch <- prometheus.MustNewConstMetric(c.dead, prometheus.GaugeValue, float64(st.Dead))
+	ch <- prometheus.MustNewConstMetric(c.oldestEventAge, prometheus.GaugeValue, age(st.OldestPendingEvent))
 }

@@ -93,7 +93,12 @@ func newRegistry(pool *pgxpool.Pool, logger *slog.Logger) *prometheus.Registry {
 func startDispatcher(ctx context.Context, g *errgroup.Group, cfg Config, pool *pgxpool.Pool, provider mail.Provider,
 	keys *registration.CodeKeys, logger *slog.Logger, reg *prometheus.Registry) {
 	store, wakeups := postgres.NewOutbox(pool), postgres.NewWakeups(pool, logger)
-	dispatcher := outbox.NewDispatcher(store, provider, keys, outbox.Config{
+	var events outbox.EventPoster
+	// Checked when the configuration was read: it fails here only when unset.
+	if w, err := mail.NewEventWebhook(cfg.EventsWebhookURL, cfg.EventsWebhookSecret, nil, logger); err == nil {
+		events = w
+	}
+	dispatcher := outbox.NewDispatcher(store, provider, events, keys, outbox.Config{
 		From:        cfg.MailFrom,
 		Templates:   cfg.EmailTemplates,
 		SendTimeout: cfg.MailSendTimeout,

@@ -101,21 +101,27 @@ func (p *webhookProvider) Send(ctx context.Context, m Message, idempotencyKey st
 	if err != nil {
 		return &PermanentError{Err: fmt.Errorf("encode webhook event: %w", err)}
 	}
+	return postSigned(ctx, p.http, p.key, body, idempotencyKey, now)
+}
+
+// postSigned posts body as a Standard Webhooks message: headers webhook-id (id, also sent as
+// Idempotency-Key), webhook-timestamp (now) and webhook-signature under key.
+func postSigned(ctx context.Context, s httpSender, key, body []byte, id string, now time.Time) error {
 	timestamp := strconv.FormatInt(now.Unix(), 10)
 	header := http.Header{
 		"Content-Type":      {"application/json"},
-		"Idempotency-Key":   {idempotencyKey},
-		"Webhook-Id":        {idempotencyKey},
+		"Idempotency-Key":   {id},
+		"Webhook-Id":        {id},
 		"Webhook-Timestamp": {timestamp},
-		"Webhook-Signature": {"v1," + p.sign(idempotencyKey, timestamp, body)},
+		"Webhook-Signature": {"v1," + sign(key, id, timestamp, body)},
 	}
-	return p.http.post(ctx, body, header, nil)
+	return s.post(ctx, body, header, nil)
 }
 
-// sign is the specification's symmetric signature: base64 of HMAC-SHA256 over
+// sign is the specification's symmetric signature: base64 of HMAC-SHA256 under key over
 // "{id}.{timestamp}.{body}".
-func (p *webhookProvider) sign(id, timestamp string, body []byte) string {
-	mac := hmac.New(sha256.New, p.key)
+func sign(key []byte, id, timestamp string, body []byte) string {
+	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte(id + "." + timestamp + "."))
 	mac.Write(body)
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))

@@ -10,7 +10,7 @@ func TestWebhookSignatureMatchesPublishedVector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := "v1," + p.(*webhookProvider).sign("msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", []byte(`{"test": 2432232314}`))
+	got := "v1," + sign(p.(*webhookProvider).key, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", []byte(`{"test": 2432232314}`))
 	if want := "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="; got != want {
 		t.Fatalf("signature %s, want %s", got, want)
 	}

@@ -34,18 +34,28 @@ func (d *Dispatcher) deliver(ctx context.Context, stop <-chan struct{}, leaseEnd
 	}
 
 	o := d.cfg.decide(m, err)
-	d.metrics.attempt(o.kind, took)
-	if o.kind == outcomeSent {
-		d.metrics.accepted(time.Since(m.CreatedAt))
+	if m.EventType != "" {
+		d.metrics.event(m.EventType, o.kind)
+	} else {
+		d.metrics.attempt(o.kind, took)
+		if o.kind == outcomeSent {
+			d.metrics.accepted(time.Since(m.CreatedAt))
+		}
 	}
 	markErr := d.mark(ctx, stop, leaseEnd, m, o)
 	d.logOutcome(m, o, took, err, markErr)
 }
 
-// send opens, renders and hands m to the provider within SendTimeout. answered reports
-// whether the provider was asked at all. A payload that cannot be opened or rendered will
-// never become sendable: it is a *mail.PermanentError.
+// send opens, renders and hands m to the provider within SendTimeout, or posts it, an
+// account event, to the event poster. answered reports whether the email provider was asked
+// at all (an event's receiver is no measure of the provider's health). A payload that
+// cannot be opened or rendered will never become sendable: it is a *mail.PermanentError.
 func (d *Dispatcher) send(ctx context.Context, m Message) (answered bool, err error) {
+	if m.EventType != "" {
+		ctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
+		defer cancel()
+		return false, d.events.Post(ctx, m.Payload, m.IdempotencyKey)
+	}
 	e, err := d.opener.Open(m.Payload, m.KeyID)
 	if err != nil {
 		return false, &mail.PermanentError{Err: fmt.Errorf("open payload: %w", err)}
@@ -68,13 +78,18 @@ func (d *Dispatcher) logOutcome(m Message, o outcome, took time.Duration, sendEr
 		slog.String("outcome", o.kind),
 		slog.Float64("duration_ms", milliseconds(took)),
 	}
-	level, msg := slog.LevelInfo, "email sent"
+	what := "email"
+	if m.EventType != "" {
+		what = "event"
+		attrs = append(attrs, slog.String("event_type", m.EventType))
+	}
+	level, msg := slog.LevelInfo, what+" sent"
 	switch o.kind {
 	case outcomeRetry:
-		level, msg = slog.LevelWarn, "email send failed; will retry"
+		level, msg = slog.LevelWarn, what+" send failed; will retry"
 		attrs = append(attrs, slog.Float64("retry_in_ms", milliseconds(o.delay)))
 	case outcomeDead:
-		level, msg = slog.LevelError, "email given up on"
+		level, msg = slog.LevelError, what+" given up on"
 	case outcomeDropped:
 		msg = "email dropped unsent"
 		attrs = append(attrs, slog.String("reason", o.reason))

@@ -18,10 +18,18 @@ type Opener interface {
 	IDs() [][]byte
 }
 
-// Dispatcher delivers outbox messages through a mail provider.
+// EventPoster posts account events to the rest of the product; *mail.EventWebhook is one. Post
+// classifies failures as mail.Provider.Send does.
+type EventPoster interface {
+	Post(ctx context.Context, body []byte, id string) error
+}
+
+// Dispatcher delivers outbox messages: emails through a mail provider, account events through
+// an event poster.
 type Dispatcher struct {
 	store    Store
 	provider mail.Provider
+	events   EventPoster // nil: no events are claimed
 	opener   Opener
 	cfg      Config
 	logger   *slog.Logger
@@ -34,12 +42,13 @@ type Dispatcher struct {
 }
 
 // NewDispatcher returns a Dispatcher that claims messages from store, unseals them with
-// opener, renders them from cfg.From and hands them to provider. cfg's
+// opener, renders them from cfg.From and hands them to provider; account events go to
+// events, unless it is nil, in which case none is claimed. cfg's
 // unset fields take their defaults (see Config). Each value from wake (which may be nil)
 // makes it claim at once instead of at the next poll. A nil logger discards, nil metrics
 // record nothing. The dispatcher keeps no clock of its own for the store: every time it
 // writes is the database's.
-func NewDispatcher(store Store, provider mail.Provider, opener Opener, cfg Config, logger *slog.Logger, metrics *Metrics, wake <-chan struct{}) *Dispatcher {
+func NewDispatcher(store Store, provider mail.Provider, events EventPoster, opener Opener, cfg Config, logger *slog.Logger, metrics *Metrics, wake <-chan struct{}) *Dispatcher {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -47,6 +56,7 @@ func NewDispatcher(store Store, provider mail.Provider, opener Opener, cfg Confi
 	return &Dispatcher{
 		store:     store,
 		provider:  provider,
+		events:    events,
 		opener:    opener,
 		cfg:       cfg,
 		logger:    logger,
@@ -69,8 +79,9 @@ func (d *Dispatcher) Config() Config { return d.cfg }
 func (d *Dispatcher) Run(ctx context.Context) error {
 	wake := d.wake
 	sendCtx := context.WithoutCancel(ctx)
-	// Buffered for every slot, so that a finishing send never blocks after Run stopped.
-	finished := make(chan struct{}, d.cfg.Concurrency)
+	// Buffered for every slot, so that a finishing send never blocks after Run stopped. Each
+	// value says whether the message was an account event.
+	finished := make(chan bool, d.cfg.Concurrency)
 	var wg sync.WaitGroup
 	ticker := newPoller(d.cfg.PollInterval)
 	defer ticker.Stop()
@@ -87,11 +98,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		ticker.pace(d.pollInterval())
 		select {
 		case <-ctx.Done():
-		case <-finished:
+		case event := <-finished:
 			// Count every other send that ended meanwhile too, so that one claim refills all
 			// their slots: a claim per freed slot would make the claims' round trips, one
-			// after the other, the limit of the delivery rate.
-			inFlight -= 1 + drain(finished)
+			// after the other, the limit of the delivery rate. An event's successor of its
+			// account is due now: claim at once rather than at the next poll.
+			n, events := drain(finished)
+			inFlight -= 1 + n
+			due = due || event || events
 		case _, ok := <-wake:
 			if !ok {
 				wake = nil
@@ -110,12 +124,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 // start claims messages for up to free send slots and starts a send of each, which signals
 // finished when it is recorded. It returns how many it started.
-func (d *Dispatcher) start(ctx, sendCtx context.Context, wg *sync.WaitGroup, finished chan<- struct{}, free int) int {
+func (d *Dispatcher) start(ctx, sendCtx context.Context, wg *sync.WaitGroup, finished chan<- bool, free int) int {
 	claimed, leaseEnd := d.claim(ctx, free)
 	for _, m := range claimed {
 		wg.Go(func() {
 			d.deliver(sendCtx, ctx.Done(), leaseEnd, m)
-			finished <- struct{}{}
+			finished <- m.EventType != ""
 		})
 	}
 	return len(claimed)
@@ -148,13 +162,15 @@ func (p *poller) pace(interval time.Duration) {
 	}
 }
 
-// drain receives whatever ch holds without waiting and returns how many values it took.
-func drain(ch <-chan struct{}) int {
-	for n := 0; ; n++ {
+// drain receives whatever ch holds without waiting and returns how many values it took, and
+// whether one was true.
+func drain(ch <-chan bool) (n int, event bool) {
+	for ; ; n++ {
 		select {
-		case <-ch:
+		case v := <-ch:
+			event = event || v
 		default:
-			return n
+			return n, event
 		}
 	}
 }
@@ -173,9 +189,9 @@ func (d *Dispatcher) claim(ctx context.Context, free int) ([]Message, time.Time)
 	var err error
 	if p.waiting {
 		// Never sooner than BaseBackoff after a failure: the policy's floor holds in a drain too.
-		claimed, err = d.store.ClaimWaiting(ctx, d.opener.IDs(), d.cfg.Lease, p.limit, d.cfg.BaseBackoff)
+		claimed, err = d.store.ClaimWaiting(ctx, d.keyIDs(), d.cfg.Lease, p.limit, d.cfg.BaseBackoff)
 	} else {
-		claimed, err = d.store.Claim(ctx, d.opener.IDs(), d.cfg.Lease, p.limit)
+		claimed, err = d.store.Claim(ctx, d.keyIDs(), d.cfg.Lease, p.limit)
 	}
 	if p.probe && len(claimed) == 0 {
 		d.health.noProbe()
@@ -190,4 +206,14 @@ func (d *Dispatcher) claim(ctx context.Context, free int) ([]Message, time.Time)
 		d.health.drained()
 	}
 	return claimed, start.Add(d.cfg.Lease - storeTimeout)
+}
+
+// keyIDs are the key ids of the messages this dispatcher can deliver: those of its secrets,
+// and that of events when it has somewhere to post them.
+func (d *Dispatcher) keyIDs() [][]byte {
+	ids := d.opener.IDs()
+	if d.events != nil {
+		ids = append(ids, EventKeyID)
+	}
+	return ids
 }

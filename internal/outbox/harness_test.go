@@ -67,7 +67,7 @@ func (h *harness) run(t *testing.T, cfg outbox.Config) {
 	if h.providerOverride != nil {
 		provider = h.providerOverride
 	}
-	d := outbox.NewDispatcher(h.store, provider, h.keys, cfg, logger, outbox.NewMetrics(h.registry), h.wake)
+	d := outbox.NewDispatcher(h.store, provider, nil, h.keys, cfg, logger, outbox.NewMetrics(h.registry), h.wake)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stop, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- d.Run(ctx) }()

@@ -21,11 +21,13 @@ type Metrics struct {
 	sendDuration  prometheus.Histogram
 	acceptLatency prometheus.Histogram
 	providerDown  prometheus.Gauge
+	events        *prometheus.CounterVec
 }
 
 // NewMetrics creates the dispatcher's metrics and registers them with reg, unless reg is
 // nil:
 //   - regapi_email_delivery_attempts_total{outcome="sent|retry|dead|dropped"}
+//   - regapi_event_delivery_attempts_total{type="user.created|…", outcome="sent|retry|dead"}
 //   - regapi_email_send_duration_seconds, how long one attempt took
 //   - regapi_email_accept_latency_seconds, from commit to the outbox until the provider
 //     accepted the email
@@ -49,6 +51,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from committing an email to the outbox until the provider accepted it.",
 			Buckets: prometheus.ExponentialBuckets(.05, 2, 16), // 50ms to about 27 minutes
 		}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "regapi_event_delivery_attempts_total",
+			Help: "Account event delivery attempts, by event type and outcome: sent, retry (failed, tried again later) or dead (given up).",
+		}, []string{"type", "outcome"}),
 		providerDown: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "regapi_email_provider_down",
 			Help: "1 while the email provider counts as down (failed several times in a row) and is only probed, 0 otherwise.",
@@ -58,7 +64,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.attempts.WithLabelValues(o) // a series at zero reads better than a missing one
 	}
 	if reg != nil {
-		reg.MustRegister(m.attempts, m.sendDuration, m.acceptLatency, m.providerDown)
+		reg.MustRegister(m.attempts, m.sendDuration, m.acceptLatency, m.providerDown, m.events)
 	}
 	return m
 }
@@ -69,6 +75,13 @@ func (m *Metrics) attempt(outcome string, took time.Duration) {
 	}
 	m.attempts.WithLabelValues(outcome).Inc()
 	m.sendDuration.Observe(took.Seconds())
+}
+
+func (m *Metrics) event(typ, outcome string) {
+	if m == nil {
+		return
+	}
+	m.events.WithLabelValues(typ, outcome).Inc()
 }
 
 // dropped counts an email dropped unsent: no attempt reached the provider, so no duration.

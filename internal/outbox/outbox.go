@@ -19,10 +19,17 @@ type Message struct {
 	KeyID     []byte
 	Attempt   int // 1 for the first attempt
 	CreatedAt time.Time
+	// EventType is set for an account event (posted to the events receiver), empty for an
+	// email.
+	EventType string
 	// Stale says why the code the email carries is no longer live (DropSuperseded, DropSpent),
 	// or is empty: such an email is dropped, never sent.
 	Stale string
 }
+
+// EventKeyID is the key id of account events: their body is stored as posted, not sealed,
+// since it holds no secret.
+var EventKeyID = []byte{}
 
 // Why an email is dropped instead of sent: a code that is no longer live must not reach the
 // user as if it were new.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/regapi/regapi/internal/outbox"
 	"github.com/regapi/regapi/internal/registration"
 )
 
@@ -22,7 +23,7 @@ func saveChanges(ctx context.Context, tx pgx.Tx, addrs []*registration.Address) 
 				return false, err
 			}
 			switch c.(type) {
-			case registration.CodeIssued, registration.EmailQueued:
+			case registration.CodeIssued, registration.EmailQueued, registration.EventQueued:
 				outgoing = true
 			}
 		}
@@ -86,6 +87,8 @@ func queueChange(b *pgx.Batch, email string, c registration.Change) error {
 	case registration.EmailQueued:
 		out := c.Email
 		b.Queue(insertEmail, c.UserID, out.Recipient, out.Sealed, out.KeyID, out.Kind, c.At)
+	case registration.EventQueued:
+		b.Queue(insertEvent, c.AccountID, c.Email, c.Body, outbox.EventKeyID, c.Type, c.At)
 	default:
 		return fmt.Errorf("save address: unknown change %T", c)
 	}
@@ -97,6 +100,12 @@ func queueChange(b *pgx.Batch, email string, c registration.Change) error {
 // its first send.
 const insertEmail = `INSERT INTO outbox (user_id, recipient, payload, key_id, email_kind, next_attempt_at, created_at)
 	VALUES ($1, $2, $3, $4, $5, now(), $6)`
+
+// insertEvent commits an account event: its body is the event as posted, readable (it holds
+// no secret), under the key id of events. It is due at once, as in insertEmail.
+const insertEvent = `INSERT INTO outbox (destination, account_id, recipient, payload, key_id, email_kind,
+		event_type, next_attempt_at, created_at)
+	VALUES ('event', $1, $2, $3, $4, NULL, $5, now(), $6)`
 
 // insertCodeWithEmail commits an email and the code it carries, linked by message_id so that
 // MarkSent can start the code's lifetime; the code replaces the account's earlier one of its

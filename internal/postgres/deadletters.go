@@ -64,7 +64,7 @@ func (o *Outbox) retryDead(ctx context.Context, id int64) (outbox.RetryResult, e
 		b := &pgx.Batch{}
 		b.Queue(`SELECT 1 FROM address_codes a JOIN users u ON u.email = a.email
 			JOIN outbox o ON o.user_id = u.id WHERE o.id = $1 FOR UPDATE OF a`, id)
-		b.Queue(`SELECT o.status = 'dead', o.email_kind, u.status = 'active',
+		b.Queue(`SELECT o.status = 'dead', o.destination = 'event', coalesce(o.email_kind, ''), u.status = 'active',
 				EXISTS (SELECT 1 FROM codes c WHERE c.user_id = u.id AND c.message_id = o.id)
 			FROM outbox o LEFT JOIN users u ON u.id = o.user_id WHERE o.id = $1 FOR UPDATE OF o`,
 			id).Query(func(rows pgx.Rows) error { return scanRetryFacts(rows, &facts) })
@@ -88,6 +88,7 @@ func (o *Outbox) retryDead(ctx context.Context, id int64) (outbox.RetryResult, e
 type retryFacts struct {
 	found   bool                   // the email exists
 	dead    bool                   // it is dead
+	event   bool                   // it is an account event, which needs no account
 	kind    registration.EmailKind // what it is
 	exists  bool                   // its account exists
 	active  bool                   // that account is active
@@ -98,7 +99,7 @@ func scanRetryFacts(rows pgx.Rows, f *retryFacts) error {
 	defer rows.Close()
 	if rows.Next() {
 		var active *bool
-		if err := rows.Scan(&f.dead, &f.kind, &active, &f.current); err != nil {
+		if err := rows.Scan(&f.dead, &f.event, &f.kind, &active, &f.current); err != nil {
 			return err
 		}
 		f.found, f.exists, f.active = true, active != nil, active != nil && *active
@@ -114,6 +115,8 @@ func retryVerdict(f retryFacts) (outbox.RetryOutcome, string) {
 		return outbox.NotFound, ""
 	case !f.dead:
 		return outbox.Skipped, outbox.SkipNotDead
+	case f.event:
+		return outbox.Retried, ""
 	case !f.exists:
 		return outbox.Skipped, outbox.SkipAccountGone
 	case f.kind == registration.EmailActivationCode && f.active:

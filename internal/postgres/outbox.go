@@ -39,15 +39,20 @@ func NewOutbox(pool *pgxpool.Pool) *Outbox {
 // claimSQL leases due messages. $1 are the key ids, $2 the lease, $3 the limit. For each key
 // id, the lateral subquery walks outbox_due_idx from the soonest due message and stops after
 // $3 rows: a plan that reads more cannot be cheaper, whatever the statistics. SKIP LOCKED
-// lets concurrent claimers pass over each other's rows instead of queueing on them; a row
+// lets concurrent claimers pass over each other's rows instead of queueing on them. An account
+// event waits while an earlier event of its account is pending (in flight, or waiting for a
+// retry), so that each account's events go out in order; a lookup of outbox_event_order_idx
+// tells, and events of other accounts are not held up. A row
 // another claimer committed meanwhile is re-checked and dropped, since its next_attempt_at
 // moved past now(). The lease is next_attempt_at itself, so an expired lease needs no sweeper.
 // %s is the due condition: due now, or also waiting for a retry since $4.
 const claimSQL = `WITH due AS (
 		SELECT d.id, d.next_attempt_at FROM unnest($1::bytea[]) AS k(key_id)
 		CROSS JOIN LATERAL (
-			SELECT id, next_attempt_at FROM outbox
+			SELECT id, next_attempt_at FROM outbox q
 			WHERE status = 'pending' AND key_id = k.key_id AND %s
+				AND (q.account_id IS NULL OR NOT EXISTS (SELECT 1 FROM outbox p
+					WHERE p.account_id = q.account_id AND p.status = 'pending' AND p.id < q.id))
 			ORDER BY next_attempt_at
 			LIMIT $3
 			FOR UPDATE SKIP LOCKED
@@ -58,14 +63,16 @@ const claimSQL = `WITH due AS (
 	UPDATE outbox o SET next_attempt_at = now() + $2::interval, attempts = o.attempts + 1,
 		retried_at = NULL
 	WHERE o.id = ANY(ARRAY(SELECT id FROM due))
-	RETURNING o.id, o.idempotency_key::text, o.payload, o.key_id, o.attempts, o.created_at, ` + supersededSQL
+	RETURNING o.id, o.idempotency_key::text, o.payload, o.key_id, o.attempts, o.created_at,
+		coalesce(o.event_type, ''), ` + supersededSQL
 
 // supersededSQL says why the code an outbox row o carries is no longer live, or is empty when
 // it is (or the email carries none): a code is live while its row still links to the email that
 // carries it. A newer code of its kind relinks the row; using the code, or activating the
 // account, deletes it; deleting the account deletes the email too.
 const supersededSQL = `CASE
-		WHEN o.email_kind NOT IN ('activation_code', 'password_reset_code', 'email_change_code')
+		WHEN o.destination = 'event'
+			OR o.email_kind NOT IN ('activation_code', 'password_reset_code', 'email_change_code')
 			OR EXISTS (SELECT 1 FROM codes c WHERE c.message_id = o.id) THEN ''
 		WHEN EXISTS (SELECT 1 FROM codes c WHERE c.user_id = o.user_id AND c.kind = left(o.email_kind, -5))
 			THEN '` + outbox.DropSuperseded + `'
@@ -97,7 +104,7 @@ func (o *Outbox) claim(ctx context.Context, query string, keyIDs [][]byte, lease
 	rows, _ := o.pool.Query(ctx, query, append([]any{keyIDs, lease, limit}, more...)...)
 	msgs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (outbox.Message, error) {
 		var m outbox.Message
-		err := row.Scan(&m.ID, &m.IdempotencyKey, &m.Payload, &m.KeyID, &m.Attempt, &m.CreatedAt, &m.Stale)
+		err := row.Scan(&m.ID, &m.IdempotencyKey, &m.Payload, &m.KeyID, &m.Attempt, &m.CreatedAt, &m.EventType, &m.Stale)
 		return m, err
 	})
 	if err != nil {

@@ -26,6 +26,9 @@ type RetentionConfig struct {
 	// CodeTTL is how long a code is valid once sent (ACTIVATION_CODE_TTL): an account whose
 	// code may still be used is never deleted.
 	CodeTTL time.Duration
+	// Events keeps a user.deleted account event for every pending account deleted, as the
+	// flows do when an account goes (EVENTS_WEBHOOK_URL set).
+	Events bool
 	// BatchSize bounds the rows one statement deletes or changes; default 1,000.
 	BatchSize int
 	// Interval is the mean time between two passes of Run, jittered by ±20%; default 1 minute.

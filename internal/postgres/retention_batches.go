@@ -29,15 +29,25 @@ const lockExpiredPending = `SELECT a.email FROM users u JOIN address_codes a ON 
 
 // deleteExpiredPending deletes the pending accounts of the locked addresses $2 that are still
 // expired (it sees everything committed before the locks were granted), with their codes, and
-// the address records left with no history in the quota window ($4). The rows are found by
+// the address records left with no history in the quota window ($4), and, when $5 is true,
+// a user.deleted account event for each (the JSON of registration.Event). The rows are found by
 // address alone: the age is written so that no index on created_at applies, and "pending" as
 // activated_at IS NULL (users_activation_check makes them one), so that the partial index of
 // pending accounts is not walked whole.
-const deleteExpiredPending = `WITH gone AS (
+var deleteExpiredPending = `WITH gone AS (
 		DELETE FROM users u
 		WHERE u.email = ANY($2) AND u.activated_at IS NULL AND u.created_at + $1::interval < now()
 			AND NOT ` + liveCode + `
-		RETURNING u.email
+		RETURNING u.id, u.email, u.status, u.created_at
+	), events AS (
+		INSERT INTO outbox (destination, account_id, recipient, payload, key_id, email_kind,
+			event_type, next_attempt_at, created_at)
+		SELECT 'event', g.id, g.email, convert_to(json_build_object(
+				'type', 'user.deleted', 'timestamp', ` + rfc3339UTC("now()") + `,
+				'data', json_build_object('id', g.id, 'email', g.email, 'status', g.status,
+					'created_at', ` + rfc3339UTC("g.created_at") + `, 'activated_at', NULL))::text, 'UTF8'),
+			'\x'::bytea, NULL, 'user.deleted', now(), now()
+		FROM gone g WHERE $5::bool
 	), addresses AS (
 		DELETE FROM address_codes a
 		WHERE a.email = ANY(ARRAY(SELECT email FROM gone))
@@ -46,6 +56,12 @@ const deleteExpiredPending = `WITH gone AS (
 	)
 	SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM addresses),
 		(SELECT coalesce(sum(entries), 0) FROM addresses)`
+
+// rfc3339UTC is the SQL that formats the timestamptz expression t as Go's time.RFC3339 does in
+// UTC, whole seconds.
+func rfc3339UTC(t string) string {
+	return `to_char(` + t + ` AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`
+}
 
 // pendingBatch deletes one batch of expired pending accounts and reports whether more may be
 // due.
@@ -60,7 +76,7 @@ func (r *Retention) pendingBatch(ctx context.Context, conn *pgxpool.Conn) (Remov
 		}
 		locked = len(emails)
 		return tx.QueryRow(ctx, deleteExpiredPending, r.cfg.PendingAccounts, emails, r.cfg.CodeTTL,
-			registration.QuotaWindow).Scan(&removed.PendingAccounts, &removed.AddressRecords, &removed.HistoryEntries)
+			registration.QuotaWindow, r.cfg.Events).Scan(&removed.PendingAccounts, &removed.AddressRecords, &removed.HistoryEntries)
 	})
 	if err != nil {
 		return Removed{}, false, fmt.Errorf("delete expired pending accounts: %w", err)

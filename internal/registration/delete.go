@@ -13,8 +13,9 @@ func (s *Service) Delete(ctx context.Context, u User) error {
 		if !holds(a, u) {
 			return ErrUnauthorized
 		}
+		u := a.Account.User
 		a.DeleteAccount()
-		return nil
+		return s.emit(a, EventDeleted, u, s.now(), nil)
 	})
 	if err != nil {
 		return fmt.Errorf("delete account: %w", err)

@@ -90,10 +90,17 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, u User, code string) (
 			if s.policy.holdsAddress(to.Account, now) {
 				return ErrEmailTaken
 			}
+			if err := s.emit(to, EventDeleted, to.Account.User, now, nil); err != nil {
+				return err
+			}
 			to.DeleteAccount() // a pending account whose code died holds no address
 		}
 		to.MoveAccountHere(from)
 		user = to.Account.User
+		previous := func(d *EventData) { d.PreviousEmail = from.Email }
+		if err := s.emit(to, EventEmailChanged, user, now, previous); err != nil {
+			return err
+		}
 		return s.queueNotice(from, to.Account, Email{Kind: EmailEmailChanged, To: from.Email, NewEmail: MaskEmail(to.Email)})
 	})
 	if err != nil {

@@ -64,8 +64,14 @@ func (s *Service) ResetPassword(ctx context.Context, email, code, password strin
 		a.ChangePassword(hash)
 		if a.Account.User.Status == StatusPending {
 			a.Activate(now)
+			if err := s.emit(a, EventActivated, a.Account.User, now, nil); err != nil {
+				return err
+			}
 		}
 		user = a.Account.User
+		if err := s.emit(a, EventPasswordChanged, user, now, func(d *EventData) { d.Reason = PasswordReset }); err != nil {
+			return err
+		}
 		return s.queueNotice(a, a.Account, Email{Kind: EmailPasswordChanged, To: a.Email})
 	})
 	if err != nil {
@@ -91,6 +97,10 @@ func (s *Service) ChangePassword(ctx context.Context, u User, password string) e
 			return ErrUnauthorized
 		}
 		a.ChangePassword(hash)
+		reason := func(d *EventData) { d.Reason = PasswordChange }
+		if err := s.emit(a, EventPasswordChanged, a.Account.User, s.now(), reason); err != nil {
+			return err
+		}
 		return s.queueNotice(a, a.Account, Email{Kind: EmailPasswordChanged, To: a.Email})
 	})
 	if err != nil {

@@ -17,6 +17,9 @@ type Policy struct {
 	ResendCooldown time.Duration
 	// MaxCodesPerDay is how many codes one address may be issued within QuotaWindow.
 	MaxCodesPerDay int
+	// Events keeps an account event with every change of an account, for the rest of the
+	// product (EVENTS_WEBHOOK_URL); without it no event is written.
+	Events bool
 }
 
 // holdsAddress reports whether acct keeps its address from being registered again at now:

@@ -77,6 +77,11 @@ func (s *Service) Register(ctx context.Context, email, password string, lang Lan
 		if err := s.policy.checkQuota(a, now); err != nil {
 			return err
 		}
+		if a.Account != nil { // replaced: the rest of the product forgets it
+			if err := s.emit(a, EventDeleted, a.Account.User, now, nil); err != nil {
+				return err
+			}
+		}
 		a.CreateAccount(Account{
 			User:         User{ID: newID(now), Email: email, Status: StatusPending, CreatedAt: now},
 			PasswordHash: hash,
@@ -86,7 +91,7 @@ func (s *Service) Register(ctx context.Context, email, password string, lang Lan
 			return err
 		}
 		user = a.Account.User
-		return nil
+		return s.emit(a, EventCreated, user, now, nil)
 	})
 	if err != nil {
 		return User{}, fmt.Errorf("register: %w", err)
@@ -109,9 +114,13 @@ func (s *Service) Activate(ctx context.Context, u User, code string) (User, erro
 			return ErrUnauthorized
 		}
 		// A wrong code must be saved as an attempt, so the outcome is not fn's error.
-		outcome = s.policy.activate(a, code, s.now(), s.keys)
+		now := s.now()
+		outcome = s.policy.activate(a, code, now, s.keys)
 		user = a.Account.User
-		return nil
+		if outcome != nil {
+			return nil
+		}
+		return s.emit(a, EventActivated, user, now, nil)
 	})
 	if err != nil {
 		return User{}, fmt.Errorf("activate: %w", err)
