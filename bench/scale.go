@@ -170,7 +170,10 @@ func (b *bench) scaleEndpoints(ctx context.Context, databaseURL string, n int, h
 		sp := scalePoint{Name: fmt.Sprintf("%s hash: %s at 64", hashName, p.scenario),
 			PerSecond: float64(len(p.rec.okLat)) / b.p.window.Seconds(), P99MS: latencyPercentiles(p.rec.okLat).P99}
 		if hashName == "default" && p.sample+1 < len(e.samples) {
-			sp.OfCeiling = sp.PerSecond / ((e.samples[p.sample] + e.samples[p.sample+1]) / 2)
+			// A ceiling sample of zero (a machine so busy that no hash finished) gives no ratio.
+			if around := (e.samples[p.sample] + e.samples[p.sample+1]) / 2; around > 0 {
+				sp.OfCeiling = sp.PerSecond / around
+			}
 		}
 		out = append(out, sp)
 	}
