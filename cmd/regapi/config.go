@@ -15,6 +15,7 @@ import (
 
 	"github.com/regapi/regapi/internal/mail"
 	"github.com/regapi/regapi/internal/outbox"
+	"github.com/regapi/regapi/internal/httpapi"
 	"github.com/regapi/regapi/internal/registration"
 )
 
@@ -55,6 +56,9 @@ type Config struct {
 	// AuthFailuresPerAccount is how many failed Basic Auth attempts one client IP may make
 	// against one account in a burst, refilled over 15 minutes; 0 turns the throttle off.
 	AuthFailuresPerAccount int
+	// CORSAllowedOrigins are the exact origins whose pages may call the API from a browser,
+	// as httpapi.ParseOrigin returns them.
+	CORSAllowedOrigins []string
 
 	MailSendTimeout time.Duration
 	MailMaxAttempts int
@@ -157,6 +161,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.EmailTemplates = r.emailTemplates()
 	c.EventsWebhookURL, c.EventsWebhookSecret = r.eventsWebhook()
 	c.Policy.Events = c.EventsWebhookURL != ""
+	c.CORSAllowedOrigins = r.origins("CORS_ALLOWED_ORIGINS")
 	c.CodeSecret, c.CodeSecretGenerated = r.codeSecret()
 	c.lifecycleSettings = r.lifecycle()
 	r.providerSettings(&c)
@@ -305,6 +310,20 @@ func (r *envReader) prefixes(name string) []netip.Prefix {
 			p = netip.PrefixFrom(addr, addr.BitLen())
 		}
 		out = append(out, p.Masked())
+	}
+	return out
+}
+
+// origins reads a comma-separated list of exact web origins.
+func (r *envReader) origins(name string) []string {
+	var out []string
+	for _, field := range strings.FieldsFunc(r.get(name, ""), func(c rune) bool { return c == ',' || c == ' ' }) {
+		origin, err := httpapi.ParseOrigin(field)
+		if err != nil {
+			r.fail(name, "%v", err)
+			continue
+		}
+		out = append(out, origin)
 	}
 	return out
 }

@@ -32,7 +32,7 @@ func newAPI(ctx context.Context, cfg Config, logger *slog.Logger, store *postgre
 		RatePerMinute:      cfg.RateLimitPerMinute,
 		TrustedProxies:     cfg.TrustedProxies,
 		FailuresPerAccount: cfg.AuthFailuresPerAccount,
-	}, reg), nil
+	}, reg, httpapi.AllowOrigins(cfg.CORSAllowedOrigins...)), nil
 }
 
 // serveHTTP serves api on ln until ctx is cancelled, then shuts down as a lame duck: for

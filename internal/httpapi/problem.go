@@ -38,6 +38,7 @@ var problemKinds = map[string]problemKind{
 	"unauthorized":           {http.StatusUnauthorized, "Unauthorized", "Valid Basic Auth credentials are required.", false},
 	"not_found":              {http.StatusNotFound, "Not found", "No resource lives at this path.", false},
 	"method_not_allowed":     {http.StatusMethodNotAllowed, "Method not allowed", "This path does not support the method; see the Allow header.", false},
+	"origin_not_allowed":     {http.StatusForbidden, "Origin not allowed", "Pages of this origin may not call the API from a browser.", false},
 	"email_taken":            {http.StatusConflict, "Email address taken", "The email address belongs to an active account or to one awaiting activation.", false},
 	"already_active":         {http.StatusConflict, "Account already active", "The account is active already; it needs no activation code.", false},
 	"account_pending":        {http.StatusConflict, "Account not active", "The account must be activated first.", false},

@@ -72,7 +72,12 @@ type Server struct {
 // NewServer returns the complete HTTP API. Its metrics are registered in reg and served, with
 // whatever else reg holds, at /metrics; it panics if reg already holds metrics of those names.
 // Every line it logs for a request goes through logger, tagged with the request's id.
-func NewServer(logger *slog.Logger, accounts Accounts, health Pinger, limits Limits, reg *prometheus.Registry) *Server {
+// Options (AllowOrigins) change the defaults.
+func NewServer(logger *slog.Logger, accounts Accounts, health Pinger, limits Limits, reg *prometheus.Registry, opts ...Option) *Server {
+	o := options{origins: map[string]bool{}}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	m := newMetrics(reg)
 	regLimit := newKeyedLimiter(limits.RatePerMinute, time.Minute, time.Now)
 	auth := &authenticator{
@@ -85,8 +90,10 @@ func NewServer(logger *slog.Logger, accounts Accounts, health Pinger, limits Lim
 	addRoutes(mux, accounts, auth, regLimit, readiness{db: health, draining: &s.draining}, reg, m)
 
 	var h http.Handler = withProblemFallback(mux)
+	h = answerPreflights(h, mux, o.origins)
 	h = refuseAmbiguousFraming(h)
 	h = observe(h, mux, logger, limits.TrustedProxies, m)
+	h = exposeToOrigins(h, o.origins)
 	s.handler = h
 	return s
 }
