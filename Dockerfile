@@ -31,6 +31,8 @@ ARG VCS_REVISION=
 # A static binary (no cgo, so no libc needed at runtime) without local paths in it.
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.vcsRevision=${VCS_REVISION}" \
     -o /out/regapi ./cmd/regapi
+# The static server of the example sign-up page (compose service "signup"): standard library only.
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/signup-page ./examples/signup/server
 
 # The test suite's environment (compose service "test"): the Go toolchain with cgo for
 # -race, Chromium for the browser test of /docs, and PostgreSQL's server programs for the
@@ -46,6 +48,14 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY --from=deps /test-deps /test-deps
 RUN go build -race $(cat /test-deps)
+
+# The example sign-up page (examples/signup) and its static server, for compose's "signup"
+# service: the page on an origin of its own, as a real site's would be.
+FROM gcr.io/distroless/static-debian12:nonroot AS signup-page
+COPY --from=build /out/signup-page /signup-page
+USER nonroot:nonroot
+EXPOSE 8081
+ENTRYPOINT ["/signup-page"]
 
 # Distroless static: CA certificates, /etc/passwd with the nonroot user, tzdata; no shell.
 FROM gcr.io/distroless/static-debian12:nonroot

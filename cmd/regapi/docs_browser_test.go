@@ -136,7 +136,7 @@ func setReactValue(sel, value string) chromedp.Action[chromedp.Void] {
 
 // newBrowser starts a headless Chromium for t, with a fresh profile and nothing that calls
 // home, whose page events go to listen. It returns the browser's context, which ends after at
-// most 30 seconds, and the browser's own output. Without a chromium on PATH, t is skipped, or
+// most 2 minutes, and the browser's own output. Without a chromium on PATH, t is skipped, or
 // fails when TEST_REQUIRE_SERVICES=1.
 func newBrowser(t *testing.T, listen func(ev any)) (context.Context, *syncBuffer) {
 	t.Helper()
@@ -158,7 +158,7 @@ func newBrowser(t *testing.T, listen func(ev any)) (context.Context, *syncBuffer
 		chromedp.Flag("disable-component-update", true),
 		chromedp.CombinedOutput(output),
 	)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithListener(listen))
 	t.Cleanup(func() {
