@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"runtime"
+	"slices"
 	"time"
 )
 
@@ -94,6 +96,12 @@ func (b *bench) runAll(ctx context.Context) (*report, error) {
 			return nil, err
 		}
 	}
+	if b.o.only["events"] {
+		var err error
+		if rep.Events, err = b.eventsPipeline(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if b.o.mode == "smoke" {
 		// The preload, at a size CI affords: it breaks when the schema moves under it.
 		var err error
@@ -148,7 +156,13 @@ type endpointRuns struct {
 // it drifts by tens of percent within minutes, so each point is compared with the mean of
 // the samples around it, and the ceiling returned is the mean of all of them.
 func (b *bench) endpoints(ctx context.Context, name string, hash argonParams) (ceiling, []result, error) {
-	srv, err := b.startServer(ctx, name, hash.env())
+	env := hash.env()
+	if b.o.wantsFlows() {
+		for k, v := range flowsEnv() {
+			env[k] = v
+		}
+	}
+	srv, err := b.startServer(ctx, name, env)
 	if err != nil {
 		return ceiling{}, nil, err
 	}
@@ -158,6 +172,7 @@ func (b *bench) endpoints(ctx context.Context, name string, hash argonParams) (c
 		e.measure(ctx, "register", c, b.registerOp(srv, e.users), nil)
 	}
 	if !b.o.scenarios["activate"] && !b.o.scenarios["me"] {
+		e.flows(ctx)
 		return e.results(ctx)
 	}
 	// Each activation uses up a pending account, and activating costs about what registering
@@ -172,6 +187,7 @@ func (b *bench) endpoints(ctx context.Context, name string, hash argonParams) (c
 	for _, c := range b.p.concurrency {
 		e.measure(ctx, "me", c, b.meOp(srv, e.users), nil)
 	}
+	e.flows(ctx)
 	return e.results(ctx)
 }
 
@@ -187,14 +203,29 @@ func (e *endpointRuns) results(ctx context.Context) (ceiling, []result, error) {
 		if name == "default" {
 			around = (e.samples[p.sample] + e.samples[p.sample+1]) / 2
 		}
-		r := newResult(p.scenario, name, hash, p.c, p.rec, p.usage, around)
-		if name == "default" && r.CPUPerOKMS > 0 {
-			r.HashCPUMS = (e.hashCPU[p.sample] + e.hashCPU[p.sample+1]) / 2
-			r.HashShareOfCPU = r.HashCPUMS / r.CPUPerOKMS
+		whole := newResult(p.scenario, name, hash, p.c, p.rec, p.usage, around)
+		parts := []result{whole}
+		if len(p.rec.sub) > 0 {
+			// A point of interleaved kinds (reset: known and unknown addresses) is reported per
+			// kind; the CPU figures are the whole point's.
+			parts = nil
+			for _, class := range slices.Sorted(maps.Keys(p.rec.sub)) {
+				r := newResult(class, name, hash, p.c, p.rec.sub[class], p.usage, around)
+				r.CPUPerOKMS = whole.CPUPerOKMS
+				// A reset request computes no hash: the ceiling says nothing of it.
+				r.OfCeiling, r.P99TargetMS = 0, 0
+				parts = append(parts, r)
+			}
 		}
-		r.Retries = p.retries
-		r.EmailsPerSecond = float64(b.provider.acceptedBetween(p.rec.from, p.rec.to)) / r.Seconds
-		out = append(out, r)
+		for _, r := range parts {
+			if name == "default" && r.CPUPerOKMS > 0 && len(p.rec.sub) == 0 {
+				r.HashCPUMS = (e.hashCPU[p.sample] + e.hashCPU[p.sample+1]) / 2
+				r.HashShareOfCPU = r.HashCPUMS / r.CPUPerOKMS
+			}
+			r.Retries = p.retries
+			r.EmailsPerSecond = float64(b.provider.acceptedBetween(p.rec.from, p.rec.to)) / r.Seconds
+			out = append(out, r)
+		}
 	}
 	if name != "default" {
 		return ceiling{}, out, nil
@@ -243,6 +274,12 @@ func (e *endpointRuns) measure(ctx context.Context, scenario string, c int, op f
 		b.logf("%-8s %-8s c=%-3d %8.1f ok/s  p50 %7.1f ms  p99 %7.1f ms  %s  regapi cpu %.2f  rss %.0f MiB  %s",
 			e.name, scenario, c, ok, latencyPercentiles(rec.okLat).P50, latencyPercentiles(rec.okLat).P99,
 			statusList(rec.statuses), u.serverCPU.Seconds()/u.wall.Seconds(), float64(u.peakRSS)/(1<<20), e.ceilingNote(before))
+		for _, class := range slices.Sorted(maps.Keys(rec.sub)) {
+			part := rec.sub[class]
+			b.logf("%-8s %-13s c=%-3d %8.1f ok/s  p50 %7.2f ms  p99 %7.2f ms  %s", e.name, class, c,
+				float64(len(part.okLat))/b.p.window.Seconds(), latencyPercentiles(part.okLat).P50,
+				latencyPercentiles(part.okLat).P99, statusList(part.statuses))
+		}
 		disturbed := e.disturbance(u, before)
 		if disturbed == "" || try >= b.p.retries || ctx.Err() != nil {
 			e.points = append(e.points, point{scenario, c, rec, u, before, try})

@@ -29,6 +29,9 @@ type attempt struct {
 	idle bool
 	// done is when the response ended, set by the loop.
 	done time.Time
+	// class, when set, files the attempt under a part of the point too (see recorder.sub):
+	// a point that interleaves two kinds of request reports each on its own.
+	class string
 }
 
 // key names the attempt's outcome in the status counts.
@@ -50,6 +53,8 @@ type recorder struct {
 	statuses map[string]int
 	lastOK   time.Time
 	firstOK  time.Time
+	// sub holds, per class, the attempts of that class (see attempt.class).
+	sub map[string]*recorder
 }
 
 func newRecorder(from, to time.Time) *recorder {
@@ -62,6 +67,17 @@ func (r *recorder) add(a attempt, latency time.Duration) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if a.class != "" {
+		if r.sub == nil {
+			r.sub = map[string]*recorder{}
+		}
+		if r.sub[a.class] == nil {
+			r.sub[a.class] = newRecorder(r.from, r.to)
+		}
+		part := a
+		part.class = ""
+		r.sub[a.class].add(part, latency)
+	}
 	r.statuses[a.key()]++
 	if a.ok {
 		r.okLat = append(r.okLat, latency)

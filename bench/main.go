@@ -52,6 +52,9 @@ type options struct {
 	scenarios map[string]bool   // endpoints measured: register, activate, me
 	delay     time.Duration     // the fake provider's latency
 	burst     int               // overrides the plan's burst size
+	// eventAccounts and eventDelay override the plan's events run.
+	eventAccounts int
+	eventDelay    time.Duration
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -72,17 +75,21 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.rate, "rate", 0, "registrations/s of the email pipeline's steady run instead of the mode's")
 	sizes := fs.String("sizes", "1000000,10000000", "scale mode: comma-separated numbers of accounts to preload")
 	env := fs.String("server-env", "", "settings added to every regapi under test, e.g. GOGC=200,HASH_CONCURRENCY=3")
-	scenarios := fs.String("scenarios", "register,activate,me", "the endpoints measured by the default and cheap parts; in scale mode, cost measures only the cost per registration, three times")
+	scenarios := fs.String("scenarios", "register,activate,me", "the endpoints measured by the default and cheap parts: register, activate, me, "+
+		"and the flows after sign-up reset (known and unknown addresses interleaved), reset-confirm, email-change (request and confirm); "+
+		"in scale mode, cost measures only the cost per registration, three times")
 	fs.DurationVar(&o.delay, "provider-delay", 0, "how long the fake email provider takes to answer, e.g. 200ms")
 	fs.IntVar(&o.burst, "burst", 0, "registrations of the email pipeline's burst instead of the mode's")
-	only := fs.String("only", "default,cheap,email", "the parts to run, comma-separated: default (hash), cheap (hash), email")
+	fs.IntVar(&o.eventAccounts, "event-accounts", 0, "accounts making three events each in the events part, instead of the mode's")
+	fs.DurationVar(&o.eventDelay, "event-delay", 0, "the event receiver's latency in the events part's ordered run, instead of the mode's (200ms)")
+	only := fs.String("only", "default,cheap,email,events", "the parts to run, comma-separated: default (hash), cheap (hash), email, events")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	o.only = map[string]bool{}
 	for part := range strings.SplitSeq(*only, ",") {
-		if part = strings.TrimSpace(part); part != "default" && part != "cheap" && part != "email" {
-			return o, fmt.Errorf("-only: unknown part %q (want default, cheap or email)", part)
+		if part = strings.TrimSpace(part); part != "default" && part != "cheap" && part != "email" && part != "events" {
+			return o, fmt.Errorf("-only: unknown part %q (want default, cheap, email or events)", part)
 		}
 		o.only[part] = true
 	}
@@ -114,12 +121,16 @@ type plan struct {
 	steadyFor   time.Duration
 	burst       int // registrations of the email pipeline's burst
 	retries     int // how often a disturbed point is measured again
+	// eventAccounts make three events each against a receiver answering in eventDelay.
+	eventAccounts int
+	eventDelay    time.Duration
 }
 
 func planFor(mode string) plan {
 	if mode == "smoke" {
 		return plan{scale: scalePlan{sizes: []int{10_000}, costRuns: 300, backlog: 1000, drainFor: 30 * time.Second}, concurrency: []int{8}, warmup: 200 * time.Millisecond, window: time.Second,
-			ceilingFor: 500 * time.Millisecond, steadyRate: 50, steadyFor: 2 * time.Second, burst: 200, retries: 0}
+			ceilingFor: 500 * time.Millisecond, steadyRate: 50, steadyFor: 2 * time.Second, burst: 200, retries: 0,
+			eventAccounts: 50, eventDelay: 200 * time.Millisecond}
 	}
 	scale := scalePlan{costRuns: 3000, backlog: 50_000, drainFor: 3 * time.Minute}
 	if mode == "scale" {
@@ -127,7 +138,8 @@ func planFor(mode string) plan {
 			ceilingFor: 3 * time.Second, retries: 1}
 	}
 	return plan{concurrency: []int{8, 64, 256}, warmup: 2 * time.Second, window: 10 * time.Second,
-		ceilingFor: 3 * time.Second, steadyRate: 200, steadyFor: 10 * time.Second, burst: 5000, retries: 2}
+		ceilingFor: 3 * time.Second, steadyRate: 200, steadyFor: 10 * time.Second, burst: 5000, retries: 2,
+		eventAccounts: 1000, eventDelay: 200 * time.Millisecond}
 }
 
 // wholeNumbers parses a comma-separated list of positive whole numbers.
@@ -182,6 +194,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if o.burst > 0 {
 		p.burst = o.burst
+	}
+	if o.eventAccounts > 0 {
+		p.eventAccounts = o.eventAccounts
+	}
+	if o.eventDelay > 0 {
+		p.eventDelay = o.eventDelay
 	}
 	if o.conc != "" {
 		if p.concurrency, err = wholeNumbers("-concurrency", o.conc); err != nil {

@@ -20,6 +20,10 @@ const benchPassword = "correct horse battery staple"
 type account struct {
 	email string
 	auth  string // Authorization header value
+	// codeTo and codeSeq: the account waits for a code (a reset's, or an address change's)
+	// to codeTo, as the email with a code after the codeSeq-th one sent there.
+	codeTo  string
+	codeSeq int
 }
 
 // userPool holds the accounts registered so far: pending ones wait to be activated, active
@@ -28,7 +32,10 @@ type userPool struct {
 	mu      sync.Mutex
 	pending []*account
 	active  []*account
-	next    atomic.Uint64
+	// resetting wait for a reset code, moving for the code of an address change.
+	resetting []*account
+	moving    []*account
+	next      atomic.Uint64
 }
 
 func newUserPool() *userPool { return &userPool{} }

@@ -28,6 +28,8 @@ type fakeProvider struct {
 
 	mu       sync.Mutex
 	codes    map[string]string    // recipient → latest code
+	codeSeq  map[string]int       // recipient → emails with a code accepted so far
+	notices  int                  // emails without a code accepted (password or address changed)
 	accepted map[string]time.Time // recipient → first acceptance
 	expected map[string]time.Time // recipient → when its 201 arrived
 	keys     map[string]bool      // idempotency keys seen
@@ -46,6 +48,7 @@ func newFakeProvider(forward string) *fakeProvider {
 		forward:  strings.TrimRight(forward, "/"),
 		client:   &http.Client{Timeout: 10 * time.Second},
 		codes:    map[string]string{},
+		codeSeq:  map[string]int{},
 		accepted: map[string]time.Time{},
 		expected: map[string]time.Time{},
 		keys:     map[string]bool{},
@@ -53,7 +56,8 @@ func newFakeProvider(forward string) *fakeProvider {
 	}
 }
 
-// codePattern finds the code: the email's only standalone 4-digit number.
+// codePattern finds the code: the email's only standalone 4-digit number. A notice (password
+// or address changed) has none.
 var codePattern = regexp.MustCompile(`(?:^|[^0-9])([0-9]{4})(?:[^0-9]|$)`)
 
 func (p *fakeProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -70,10 +74,9 @@ func (p *fakeProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"Error":"malformed request"}`, http.StatusBadRequest)
 		return
 	}
-	m := codePattern.FindStringSubmatch(msg.Text)
-	if m == nil {
-		http.Error(w, `{"Error":"no code in the text"}`, http.StatusBadRequest)
-		return
+	code := ""
+	if m := codePattern.FindStringSubmatch(msg.Text); m != nil {
+		code = m[1]
 	}
 	if d := time.Duration(p.delay.Load()); d > 0 {
 		sleep(r.Context(), d)
@@ -86,7 +89,7 @@ func (p *fakeProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if status == http.StatusOK {
-		p.accept(strings.ToLower(msg.To[0].Email), m[1], r.Header.Get("Idempotency-Key"))
+		p.accept(strings.ToLower(msg.To[0].Email), code, r.Header.Get("Idempotency-Key"))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -118,7 +121,12 @@ func (p *fakeProvider) accept(to, code, key string) {
 	}
 	p.keys[key] = true
 	p.times = append(p.times, now)
-	p.codes[to] = code
+	if code == "" {
+		p.notices++
+	} else {
+		p.codes[to] = code
+		p.codeSeq[to]++
+	}
 	if _, ok := p.accepted[to]; !ok {
 		p.accepted[to] = now
 	}
@@ -155,6 +163,14 @@ func (p *fakeProvider) code(to string) (string, bool) {
 	defer p.mu.Unlock()
 	c, ok := p.codes[to]
 	return c, ok
+}
+
+// latestCode returns the latest code sent to an address and how many emails with a code it
+// was sent so far: an operation that asked for a new code waits until the count grows.
+func (p *fakeProvider) latestCode(to string) (string, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.codes[to], p.codeSeq[to]
 }
 
 // delivery returns when the 201 for to arrived and when its email was accepted.

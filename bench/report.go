@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -92,6 +93,7 @@ type report struct {
 	Ceilings        map[string]ceiling `json:"ceilings"`
 	Results         []result           `json:"results"`
 	Email           []emailResult      `json:"email"`
+	Events          []eventResult      `json:"events,omitempty"`
 	Targets         []target           `json:"targets"`
 	Scale           []scaleResult      `json:"scale,omitempty"`
 }
@@ -108,6 +110,12 @@ func (r *report) sane() error {
 	for _, e := range r.Email {
 		if e.Registrations == 0 || e.Delivered == 0 {
 			problems = append(problems, fmt.Errorf("email %s: %d registered, %d delivered", e.Name, e.Registrations, e.Delivered))
+		}
+	}
+	for _, e := range r.Events {
+		if e.Delivered == 0 || e.BadSignatures > 0 {
+			problems = append(problems, fmt.Errorf("events %s: %d of %d delivered, %d with a bad signature",
+				e.Name, e.Delivered, e.Events, e.BadSignatures))
 		}
 	}
 	for _, sr := range r.Scale {
@@ -184,6 +192,29 @@ func writeResultTables(w io.Writer, r *report) {
 	}
 	if len(r.Email) > 0 {
 		writeEmailTable(w, r)
+	}
+	if len(r.Events) > 0 {
+		writeEventTable(w, r)
+	}
+}
+
+func writeEventTable(w io.Writer, r *report) {
+	fmt.Fprintln(w, "\n| events run | accounts | events | delivered | delivered/s (all / middle 80 %) | slot bound/s | in flight mean / peak | commit→accepted p50 / p99 / max ms | out of order | repeats | regapi CPU | postgres CPU |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	for _, e := range r.Events {
+		run := fmt.Sprintf("steady %.0f registrations/s, receiver at once", e.OfferedRate)
+		bound := "–"
+		if e.Name == "ordered" {
+			run = fmt.Sprintf("3 events per account, receiver %.0f ms, %d slots", e.ReceiverDelayMS, e.SendSlots)
+			bound = fmt.Sprintf("%.0f", e.SlotBound)
+		}
+		order := strconv.Itoa(e.OutOfOrder)
+		if e.WrongSequence > 0 {
+			order += fmt.Sprintf(" (%d accounts in another order)", e.WrongSequence)
+		}
+		fmt.Fprintf(w, "| %s | %d | %d | %d | %.1f / %.1f | %s | %.1f / %d | %.1f / %.1f / %.1f | %s | %d | %.2f | %.2f |\n",
+			run, e.Accounts, e.Events, e.Delivered, e.DeliveredPerSecond, e.MiddlePerSecond, bound, e.MeanInFlight, e.PeakInFlight,
+			e.CommitToAcceptedMS.P50, e.CommitToAcceptedMS.P99, e.CommitToAcceptedMS.Max, order, e.Repeats, e.ServerCores, e.DBCores)
 	}
 }
 

@@ -1,6 +1,9 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // target is one of the performance goals, checked against a run's figures.
 type target struct {
@@ -51,7 +54,7 @@ func evaluateTargets(r *report) []target {
 	for _, res := range r.Results {
 		failures += res.Statuses["timeout"] + res.Statuses["connection"]
 		noRetryAfter += res.Statuses["503 no Retry-After"] + res.Statuses["429 no Retry-After"]
-		if res.Hash != "default" {
+		if res.Hash != "default" || res.P99TargetMS == 0 {
 			continue
 		}
 		ts = append(ts, atMost(fmt.Sprintf("%s p99 at concurrency %d (2 × concurrency ÷ ceiling)", res.Scenario, res.Concurrency),
@@ -63,6 +66,7 @@ func evaluateTargets(r *report) []target {
 			peak = max(peak, res.PeakRSSMiB)
 		}
 	}
+	ts = append(ts, resetParityTargets(r)...)
 	ts = append(ts, atMost("requests that timed out or lost their connection, all runs", float64(failures), 0, "count"),
 		atMost("429/503 answers without Retry-After, all runs", float64(noRetryAfter), 0, "count"))
 	if maxC == 256 {
@@ -84,6 +88,16 @@ func evaluateTargets(r *report) []target {
 				drain, 10, "s"))
 		}
 	}
+	for _, e := range r.Events {
+		switch e.Name {
+		case "steady":
+			ts = append(ts, atMost(fmt.Sprintf("event p99 commit → accepted at %.0f registrations/s", e.OfferedRate),
+				e.CommitToAcceptedMS.P99/1000, 1, "s"))
+		case "ordered":
+			ts = append(ts, atMost(fmt.Sprintf("events delivered before an earlier one of their account was accepted (%d accounts × 3)", e.Accounts),
+				float64(e.OutOfOrder+e.WrongSequence), 0, "count"))
+		}
+	}
 	if n := len(r.Scale); n > 1 {
 		last := r.Scale[n-1]
 		for _, p := range last.Points {
@@ -94,6 +108,29 @@ func evaluateTargets(r *report) []target {
 		if res, ok := r.find("cheap", "register", c); ok {
 			ts = append(ts, atLeast(fmt.Sprintf("cheap-hash registrations/s at concurrency %d", c), res.Goodput, 1000, "/s"))
 		}
+	}
+	return ts
+}
+
+// maxResetSkew is how far the p50 of reset requests for known addresses may be from that for
+// unknown ones, at one concurrency, before the timing tells them apart.
+const maxResetSkew = 10.0 // %
+
+// resetParityTargets compares, at each concurrency, the p50 of reset requests for known and
+// for unknown addresses: the answer must not tell whether an address holds an account.
+func resetParityTargets(r *report) []target {
+	var ts []target
+	for _, known := range r.Results {
+		if known.Scenario != classResetKnown {
+			continue
+		}
+		unknown, ok := r.find(known.Hash, classResetUnknown, known.Concurrency)
+		if !ok || unknown.LatencyMS.P50 == 0 {
+			continue
+		}
+		skew := 100 * math.Abs(known.LatencyMS.P50/unknown.LatencyMS.P50-1)
+		ts = append(ts, atMost(fmt.Sprintf("reset request p50, known vs unknown address, %s hash, concurrency %d (difference)",
+			known.Hash, known.Concurrency), skew, maxResetSkew, "%"))
 	}
 	return ts
 }
