@@ -124,11 +124,12 @@ func listeningAddr(t *testing.T, out *syncBuffer, done <-chan error) string {
 	return addr
 }
 
-// pollServe polls cond for up to 15 seconds, failing t with failure when it never holds or
-// as soon as the server running in-process (done, nil for another process) exits.
+// pollServe polls cond for up to a minute (a server starts in well under a second, but the
+// suite runs in parallel on as few as two loaded cores), failing t with failure when it never
+// holds or as soon as the server running in-process (done, nil for another process) exits.
 func pollServe(t *testing.T, done <-chan error, failure string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-done:

@@ -20,7 +20,7 @@ func TestCleanupCommandRemovesExpiredPendingAccounts(t *testing.T) {
 	a := startApp(t, env)
 	a.register(t, "old@example.com", "password-1234").want(t, http.StatusCreated, "")
 	a.register(t, "fresh@example.com", "password-1234").want(t, http.StatusCreated, "")
-	waitUntil(t, 10*time.Second, func() (bool, string) {
+	waitUntil(t, 30*time.Second, func() (bool, string) {
 		out := a.stdout.String()
 		return strings.Contains(out, `"to":"fresh@example.com"`) && strings.Contains(out, `"to":"old@example.com"`),
 			"both emails logged"

@@ -39,7 +39,7 @@ func TestConcurrentRequestsOnOneAccount(t *testing.T) {
 	if got[http.StatusCreated] != 1 || got[http.StatusConflict] != 15 {
 		t.Fatalf("16 parallel registrations: %v, want one 201 and fifteen 409", got)
 	}
-	f.waitAccepted(t, 1, 10*time.Second)
+	f.waitAccepted(t, 1, 30*time.Second)
 	code := f.codeOf(email, 0)
 	wrong := "0000"
 	if code == wrong {
@@ -54,7 +54,7 @@ func TestConcurrentRequestsOnOneAccount(t *testing.T) {
 
 	// A new code, then parallel right ones: exactly one activates.
 	a.do(t, http.MethodPost, "/v1/users/me/activation-code", "", email, pass).want(t, http.StatusAccepted, "")
-	f.waitAccepted(t, 2, 10*time.Second)
+	f.waitAccepted(t, 2, 30*time.Second)
 	fresh := f.codeOf(email, 1)
 	got = parallel(8, func() response { return a.activate(t, email, pass, fresh) })
 	if got[http.StatusOK] != 1 || got[http.StatusConflict] != 7 {

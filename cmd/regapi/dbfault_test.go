@@ -94,7 +94,7 @@ func TestDatabaseOutages(t *testing.T) {
 	for _, o := range outages {
 		o.stop(t)
 		down, _ := traffic.snapshot()
-		waitUntil(t, 10*time.Second, func() (bool, string) {
+		waitUntil(t, 30*time.Second, func() (bool, string) {
 			return ready() == http.StatusServiceUnavailable, "/readyz still 200 with the database down"
 		})
 		time.Sleep(2 * time.Second)
@@ -106,7 +106,7 @@ func TestDatabaseOutages(t *testing.T) {
 		restarted := time.Now()
 		_, before := traffic.snapshot()
 		created.Store(int64(len(before)))
-		waitUntil(t, 20*time.Second, func() (bool, string) {
+		waitUntil(t, 60*time.Second, func() (bool, string) {
 			_, now := traffic.snapshot()
 			return ready() == http.StatusOK && len(now) > int(created.Load()), "no recovery without a restart"
 		})

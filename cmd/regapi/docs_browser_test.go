@@ -56,15 +56,13 @@ func TestDocsPageInChromium(t *testing.T) {
 			chromedp.Click(chromedp.CSS(op + " .try-out__btn")),
 		}, fill...)
 		steps = append(steps, chromedp.Click(chromedp.CSS(op+" .execute")))
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v\n%s", op, err, browser)
-		}
+		doBrowser(t, ctx, browser, op, steps...)
 		status = runBrowser(t, ctx, browser, chromedp.Text(chromedp.CSS(op+" .live-responses-table tbody .response-col_status")))
 		response = runBrowser(t, ctx, browser, chromedp.Text(chromedp.CSS(op+" .live-responses-table .response-col_description pre")))
 		return strings.TrimSpace(status), response
 	}
 
-	err := chromedp.Do(ctx,
+	doBrowser(t, ctx, browser, "open /docs",
 		// Records what the page's Content-Security-Policy refuses, before the page's scripts run.
 		chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
 			_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
@@ -76,23 +74,17 @@ func TestDocsPageInChromium(t *testing.T) {
 		}),
 		chromedp.Navigate(a.base+"/docs"),
 	)
-	if err != nil {
-		t.Fatalf("open /docs: %v\n%s", err, browser)
-	}
 	if status, resp := tryOut("#operations-users-register", setReactValue("#operations-users-register textarea.body-param__text", body)); status != "201" || !strings.Contains(resp, email) {
 		t.Errorf("register through /docs: status %q, body %s", status, resp)
 	}
 
-	err = chromedp.Do(ctx,
+	doBrowser(t, ctx, browser, "Authorize",
 		chromedp.Click(chromedp.CSS(".auth-wrapper .authorize")),
 		chromedp.SendKeys(chromedp.ID("auth-basic-username"), email),
 		chromedp.SendKeys(chromedp.ID("auth-basic-password"), pass),
 		chromedp.Click(chromedp.CSS(".auth-btn-wrapper .modal-btn.authorize")),
 		chromedp.Click(chromedp.CSS(".auth-btn-wrapper .btn-done")),
 	)
-	if err != nil {
-		t.Fatalf("Authorize: %v\n%s", err, browser)
-	}
 	if status, resp := tryOut("#operations-users-getMe"); status != "200" || !strings.Contains(resp, `"pending"`) {
 		t.Errorf("GET /v1/users/me through /docs with Basic Auth: status %q, body %s", status, resp)
 	}
@@ -107,14 +99,37 @@ func TestDocsPageInChromium(t *testing.T) {
 	}
 }
 
-// runBrowser runs action in the browser of ctx and returns its value; it fails t on an error.
+// The browser's waits are conditions (an element visible, a response shown), each bounded by
+// browserStep: generous, because Chromium and the parallel suite share two loaded cores in
+// the Docker test service, where 30 s for the whole test, Chromium's start included, ran out;
+// a condition that holds returns at once. browserBudget bounds the whole test, Chromium's
+// start included, and ends before go test's -timeout does.
+const (
+	browserStep   = 90 * time.Second
+	browserBudget = 5 * time.Minute
+)
+
+// runBrowser runs action in the browser of ctx, within browserStep, and returns its value; it
+// fails t on an error.
 func runBrowser[T any](t *testing.T, ctx context.Context, browser fmt.Stringer, action chromedp.Action[T]) T {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, browserStep)
+	defer cancel()
 	v, err := chromedp.Run(ctx, action)
 	if err != nil {
 		t.Fatalf("browser: %v\n%s", err, browser)
 	}
 	return v
+}
+
+// doBrowser runs steps, named what in a failure, in the browser of ctx within browserStep.
+func doBrowser(t *testing.T, ctx context.Context, browser fmt.Stringer, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, browserStep)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatalf("%s: %v\n%s", what, err, browser)
+	}
 }
 
 // setReactValue puts value into the form field at sel the way React notices: Swagger UI keeps
@@ -135,9 +150,10 @@ func setReactValue(sel, value string) chromedp.Action[chromedp.Void] {
 }
 
 // newBrowser starts a headless Chromium for t, with a fresh profile and nothing that calls
-// home, whose page events go to listen. It returns the browser's context, which ends after at
-// most 2 minutes, and the browser's own output. Without a chromium on PATH, t is skipped, or
-// fails when TEST_REQUIRE_SERVICES=1.
+// home, whose page events go to listen, and waits until it runs. It returns the browser's
+// context, which ends after browserBudget or shortly before the test binary's deadline, and
+// the browser's own output. Without a chromium on PATH, t is skipped, or fails when
+// TEST_REQUIRE_SERVICES=1.
 func newBrowser(t *testing.T, listen func(ev any)) (context.Context, *syncBuffer) {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
@@ -158,7 +174,11 @@ func newBrowser(t *testing.T, listen func(ev any)) (context.Context, *syncBuffer
 		chromedp.Flag("disable-component-update", true),
 		chromedp.CombinedOutput(output),
 	)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	deadline := time.Now().Add(browserBudget)
+	if d, ok := t.Deadline(); ok && d.Add(-10*time.Second).Before(deadline) {
+		deadline = d.Add(-10 * time.Second) // time left to report what the browser did
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithListener(listen))
 	t.Cleanup(func() {
@@ -166,5 +186,12 @@ func newBrowser(t *testing.T, listen func(ev any)) (context.Context, *syncBuffer
 		cancelAlloc()
 		cancel()
 	})
+	// The first run starts Chromium, which lives as long as the context of that run: the
+	// browser's own, never a step's.
+	start := time.Now()
+	if err := chromedp.Do(browserCtx); err != nil {
+		t.Fatalf("start chromium: %v\n%s", err, output)
+	}
+	t.Logf("chromium started in %s", time.Since(start).Round(time.Millisecond))
 	return browserCtx, output
 }

@@ -79,18 +79,22 @@ func TestRegisterActivateThroughMailpit(t *testing.T) {
 
 func TestCodeExpiresAndResendReplacesIt(t *testing.T) {
 	t.Parallel()
-	a, mp := mailpitApp(t, map[string]string{"ACTIVATION_CODE_TTL": "1s", "RESEND_COOLDOWN": "1s"})
+	// Codes live 5 s of real time: long enough that a code is still valid while the test
+	// reads it from Mailpit on two loaded cores (with 1 s, a resent code could expire before
+	// the test used it), short enough to wait out once.
+	const ttl = 5 * time.Second
+	a, mp := mailpitApp(t, map[string]string{"ACTIVATION_CODE_TTL": ttl.String(), "RESEND_COOLDOWN": "1s"})
 	email, pass := uniqueEmail("bob"), "password-1234"
 	a.register(t, email, pass).want(t, http.StatusCreated, "")
 	first := mailpittest.WaitForCode(t, mp, email, 1, 10*time.Second)
 
 	a.register(t, email, pass).want(t, http.StatusConflict, "email_taken") // code still valid
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(ttl + 100*time.Millisecond)
 	a.activate(t, email, pass, first).want(t, http.StatusGone, "code_expired")
 
 	resend := a.do(t, http.MethodPost, "/v1/users/me/activation-code", "", email, pass)
 	resend.want(t, http.StatusAccepted, "")
-	if resend.body["expires_in_seconds"] != float64(1) {
+	if resend.body["expires_in_seconds"] != ttl.Seconds() {
 		t.Fatalf("resend body %s", resend.raw)
 	}
 	cool := a.do(t, http.MethodPost, "/v1/users/me/activation-code", "", email, pass)

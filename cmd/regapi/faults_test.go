@@ -198,14 +198,14 @@ func checkKilledSenderIsReplaced(t *testing.T, env map[string]string, f *fakePro
 	a := &app{base: "http://" + first.addr}
 	a.register(t, "erin@example.com", "password-1234").want(t, http.StatusCreated, "")
 
-	key := receive(t, f.received, 10*time.Second)
+	key := receive(t, f.received, 30*time.Second)
 	first.kill(t)
 
 	second := spawn(t, "serve", env)
 	if again := receive(t, f.received, 30*time.Second); again != key {
 		t.Fatalf("re-send used idempotency key %s, first attempt %s", again, key)
 	}
-	f.waitAccepted(t, 1, 10*time.Second)
+	f.waitAccepted(t, 1, 30*time.Second)
 	code := f.codeOf("erin@example.com", 0)
 	b := &app{base: "http://" + second.addr}
 	b.activate(t, "erin@example.com", "password-1234", code).want(t, http.StatusOK, "")

@@ -30,7 +30,7 @@ func TestLogsKeepSecretsOut(t *testing.T) {
 	if got := reg.header.Get("X-Request-ID"); got != requestID {
 		t.Fatalf("X-Request-ID %q, want %q echoed", got, requestID)
 	}
-	f.waitAccepted(t, 1, 10*time.Second)
+	f.waitAccepted(t, 1, 30*time.Second)
 	code := f.codeOf(email, 0)
 	wrong := "0000"
 	if code == wrong {

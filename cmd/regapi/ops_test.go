@@ -16,12 +16,12 @@ func TestMetricsAfterOneRegistration(t *testing.T) {
 	env["MAIL_PROVIDER"], env["MAILPIT_URL"] = "mailpit", f.URL
 	a := startApp(t, env)
 	a.register(t, "metrics@example.com", "password-1234").want(t, http.StatusCreated, "")
-	f.waitAccepted(t, 1, 10*time.Second)
+	f.waitAccepted(t, 1, 30*time.Second)
 
 	var text string
 	// The dispatcher records the acceptance, and marks the email sent, just after the
 	// provider answered.
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		m := a.do(t, http.MethodGet, "/metrics", "", "", "")
 		m.want(t, http.StatusOK, "")
 		text = m.raw

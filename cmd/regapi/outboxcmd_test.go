@@ -36,7 +36,7 @@ func TestOutboxDeadAndRetryCommands(t *testing.T) {
 	a.register(t, "dana@example.com", "password-1234").want(t, http.StatusCreated, "")
 	a.register(t, "eli@example.com", "password-1234").want(t, http.StatusCreated, "")
 	var listed string
-	waitUntil(t, 10*time.Second, func() (bool, string) {
+	waitUntil(t, 30*time.Second, func() (bool, string) {
 		out, err := command("outbox", "dead")
 		if err != nil {
 			t.Fatalf("outbox dead: %v", err)
@@ -59,7 +59,7 @@ func TestOutboxDeadAndRetryCommands(t *testing.T) {
 		!strings.Contains(out, "999999 not found") || !strings.Contains(out, "1 retried, 1 skipped, 1 not found") {
 		t.Fatalf("outbox retry: %v\n%s", err, out)
 	}
-	f.waitAccepted(t, 2, 10*time.Second) // Dana's retried email and Eli's new one
+	f.waitAccepted(t, 2, 30*time.Second) // Dana's retried email and Eli's new one
 	a.activate(t, "dana@example.com", "password-1234", f.codeOf("dana@example.com", 0)).want(t, http.StatusOK, "")
 	if out, err := command("outbox", "dead"); err != nil || !strings.Contains(out, "eli@example.com") || strings.Contains(out, "dana@") {
 		t.Fatalf("after the retry, outbox dead: %v\n%s", err, out)

@@ -94,7 +94,7 @@ func TestProviderSecretsStayOutOfLogs(t *testing.T) {
 			}
 			a := startApp(t, env)
 			a.register(t, uniqueEmail(name), "password-1234").want(t, 201, "")
-			waitUntil(t, 10*time.Second, func() (bool, string) {
+			waitUntil(t, 30*time.Second, func() (bool, string) {
 				out := a.stdout.String()
 				return strings.Contains(out, "email send failed") || strings.Contains(out, "email given up on"), "no failed attempt logged"
 			})

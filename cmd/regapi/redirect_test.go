@@ -37,7 +37,7 @@ func TestProviderRedirectsAreNotFollowed(t *testing.T) {
 			a := startApp(t, env)
 			a.register(t, uniqueEmail("redirect"), "password-1234").want(t, http.StatusCreated, "")
 
-			waitUntil(t, 10*time.Second, func() (bool, string) {
+			waitUntil(t, 30*time.Second, func() (bool, string) {
 				return strings.Contains(a.stdout.String(), "never followed"), "no failed attempt logged"
 			})
 			db := openDB(t, env["DATABASE_URL"])

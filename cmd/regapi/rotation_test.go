@@ -38,7 +38,7 @@ func TestRotatingTheCodeSecretLosesNoCodeAndNoEmail(t *testing.T) {
 	for _, e := range emails(0, 5) { // delivered under the old secret
 		old.register(t, e, "password-1234").want(t, http.StatusCreated, "")
 	}
-	f.waitAccepted(t, 5, 10*time.Second)
+	f.waitAccepted(t, 5, 30*time.Second)
 	down.Store(true)
 	for _, e := range emails(5, 10) { // sealed under the old secret, stuck while it is down
 		old.register(t, e, "password-1234").want(t, http.StatusCreated, "")

@@ -73,7 +73,7 @@ func TestRegisterActivateThroughWebhook(t *testing.T) {
 	email, pass := uniqueEmail("webhook"), "correct horse battery"
 	a.register(t, email, pass).want(t, http.StatusCreated, "")
 
-	waitUntil(t, 10*time.Second, func() (bool, string) {
+	waitUntil(t, 30*time.Second, func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(events) > 0, "no verified event"
