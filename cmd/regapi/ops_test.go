@@ -82,7 +82,7 @@ func TestOperationsEndpoints(t *testing.T) {
 	cached.do(t, http.MethodGet, "/docs", "", "", "").want(t, http.StatusNotModified, "")
 
 	a.do(t, http.MethodGet, "/v1/nothing", "", "", "").want(t, http.StatusNotFound, "not_found")
-	a.do(t, http.MethodDelete, "/v1/users/me", "", "", "").want(t, http.StatusMethodNotAllowed, "method_not_allowed")
+	a.do(t, http.MethodPatch, "/v1/users/me", "", "", "").want(t, http.StatusMethodNotAllowed, "method_not_allowed")
 }
 
 func TestReadyzWithoutDatabase(t *testing.T) {
