@@ -21,6 +21,24 @@ const defaultPoolConns = 16
 // API: its claims and marks never wait behind requests for a connection.
 const dispatcherConns = 4
 
+// Session bounds of the API's and the dispatcher's connections, unless DATABASE_URL sets
+// them (…?lock_timeout=5000): a statement that waits for a lock, or runs, longer fails,
+// and the request answers 503 unavailable with Retry-After instead of hanging. A migration
+// waits for its locks a second at a time (postgres.DefaultLockRetry), well within them.
+const (
+	sessionLockTimeout      = "3s"
+	sessionStatementTimeout = "5s"
+)
+
+// boundSessions sets the session bounds on pcfg for what databaseURL leaves unset.
+func boundSessions(pcfg *pgxpool.Config) {
+	for name, value := range map[string]string{"lock_timeout": sessionLockTimeout, "statement_timeout": sessionStatementTimeout} {
+		if _, set := pcfg.ConnConfig.RuntimeParams[name]; !set {
+			pcfg.ConnConfig.RuntimeParams[name] = value
+		}
+	}
+}
+
 // applyPoolDefaults sets regapi's defaults on pcfg, parsed from databaseURL, for what the
 // URL leaves unset.
 func applyPoolDefaults(pcfg *pgxpool.Config, databaseURL string) {
@@ -38,7 +56,7 @@ type pools struct {
 
 // openPools opens the pools of serve (withHTTP) or worker.
 func openPools(ctx context.Context, databaseURL string, logger *slog.Logger, withHTTP bool) (pools, error) {
-	main, err := openPool(ctx, databaseURL, logger)
+	main, err := openPool(ctx, databaseURL, logger, boundSessions)
 	if err != nil {
 		return pools{}, err
 	}
@@ -64,8 +82,9 @@ func (p pools) close() {
 }
 
 // openPool configures the connection pool without connecting: the API starts while the
-// database is down, answers 503 meanwhile, and recovers by itself when it returns.
-func openPool(ctx context.Context, databaseURL string, logger *slog.Logger) (*pgxpool.Pool, error) {
+// database is down, answers 503 meanwhile, and recovers by itself when it returns. Each of
+// adjust then changes the configuration.
+func openPool(ctx context.Context, databaseURL string, logger *slog.Logger, adjust ...func(*pgxpool.Config)) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, errors.New("DATABASE_URL: cannot be parsed as a PostgreSQL connection URL")
@@ -75,6 +94,9 @@ func openPool(ctx context.Context, databaseURL string, logger *slog.Logger) (*pg
 		pcfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
 	applyPoolDefaults(pcfg, databaseURL)
+	for _, f := range adjust {
+		f(pcfg)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("database pool: %w", err)

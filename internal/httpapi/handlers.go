@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -44,7 +45,11 @@ func endpoint(outcomes *prometheus.CounterVec, f endpointFunc) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		err := f(w, r)
 		if outcomes != nil {
-			outcomes.WithLabelValues(errorCode(err)).Inc()
+			code := errorCode(err)
+			if clientGone(r, err) {
+				code = "client_closed"
+			}
+			outcomes.WithLabelValues(code).Inc()
 		}
 		if err != nil {
 			respondError(w, r, err)
@@ -53,7 +58,7 @@ func endpoint(outcomes *prometheus.CounterVec, f endpointFunc) http.Handler {
 }
 
 // handleRegister creates a pending account: 201 with the user and its Location.
-func handleRegister(accounts Accounts, perIP *keyedLimiter) endpointFunc {
+func handleRegister(accounts Accounts, perIP *keyedLimiter, rt *retries) endpointFunc {
 	type request struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
@@ -67,13 +72,15 @@ func handleRegister(accounts Accounts, perIP *keyedLimiter) endpointFunc {
 			return err
 		}
 		lang := emailLanguage(r.Header.Values("Accept-Language")...)
-		user, err := accounts.Register(r.Context(), req.Email, req.Password, lang)
-		if err != nil {
-			return err
-		}
-		w.Header().Set("Location", "/v1/users/me")
-		writeJSON(w, r, http.StatusCreated, newUserResponse(user))
-		return nil
+		return rt.run(w, r, "", req, answerWith(http.StatusCreated, "/v1/users/me"), func(ctx context.Context) error {
+			user, err := accounts.Register(ctx, req.Email, req.Password, lang)
+			if err != nil {
+				return err
+			}
+			w.Header().Set("Location", "/v1/users/me")
+			writeJSON(w, r, http.StatusCreated, newUserResponse(user))
+			return nil
+		})
 	}
 }
 
@@ -90,7 +97,7 @@ func handleMe(auth *authenticator) endpointFunc {
 }
 
 // handleActivate activates the authenticated user's account with the code in the body.
-func handleActivate(accounts Accounts, auth *authenticator) endpointFunc {
+func handleActivate(accounts Accounts, auth *authenticator, rt *retries) endpointFunc {
 	type request struct {
 		Code json.RawMessage `json:"code"`
 	}
@@ -103,27 +110,32 @@ func handleActivate(accounts Accounts, auth *authenticator) endpointFunc {
 		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
-		if user, err = accounts.Activate(r.Context(), user, codeField(req.Code)); err != nil {
-			return err
-		}
-		writeJSON(w, r, http.StatusOK, newUserResponse(user))
-		return nil
+		return rt.run(w, r, user.ID, req, answerWith(http.StatusOK, ""), func(ctx context.Context) error {
+			active, err := accounts.Activate(ctx, user, codeField(req.Code))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, r, http.StatusOK, newUserResponse(active))
+			return nil
+		})
 	}
 }
 
 // handleResend sends the authenticated user a new code: 202 with how long it will be valid.
 // The request body, if any, is ignored.
-func handleResend(accounts Accounts, auth *authenticator) endpointFunc {
+func handleResend(accounts Accounts, auth *authenticator, rt *retries) endpointFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		user, err := auth.user(r)
 		if err != nil {
 			return err
 		}
-		ttl, err := accounts.Resend(r.Context(), user)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, r, http.StatusAccepted, newCodeSent(ttl))
-		return nil
+		return rt.run(w, r, user.ID, struct{}{}, answerWith(http.StatusAccepted, ""), func(ctx context.Context) error {
+			ttl, err := accounts.Resend(ctx, user)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, r, http.StatusAccepted, newCodeSent(ttl))
+			return nil
+		})
 	}
 }

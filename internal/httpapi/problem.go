@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -46,6 +47,8 @@ var problemKinds = map[string]problemKind{
 	"request_too_large":      {http.StatusRequestEntityTooLarge, "Request too large", "The request body exceeds 64 KiB.", false},
 	"unsupported_media_type": {http.StatusUnsupportedMediaType, "Unsupported media type", "The request body must be sent as application/json.", false},
 	"validation_failed":      {http.StatusUnprocessableEntity, "Validation failed", "Some fields are invalid; see errors.", false},
+	"idempotency_key_reused": {http.StatusUnprocessableEntity, "Idempotency key reused", "This Idempotency-Key was used for a request with another body; use a new key for a new request.", false},
+	"request_in_progress":    {http.StatusConflict, "Request in progress", "A request with this Idempotency-Key is being processed; retry after the delay in Retry-After to get its answer.", true},
 	"invalid_code":           {http.StatusUnprocessableEntity, "Invalid code", "The code is wrong.", false},
 	"too_many_attempts":      {http.StatusTooManyRequests, "Too many attempts", "Too many wrong codes were tried; request a new code.", false},
 	"resend_cooldown":        {http.StatusTooManyRequests, "Resend cooldown", "No new code can be sent yet; see Retry-After.", true},
@@ -132,6 +135,13 @@ func errorCode(err error) string {
 // respondError is the one place where errors become responses. Internal errors are logged
 // with their text and answered with a generic one; no error text reaches the client.
 func respondError(w http.ResponseWriter, r *http.Request, err error) {
+	if clientGone(r, err) {
+		// Nobody reads this answer, and the service did not fail: no 500, no error logged.
+		// The access log and the metrics show the request as 499 (client closed request).
+		loggerFrom(r.Context()).LogAttrs(r.Context(), slog.LevelDebug, "client went away", slog.String("error", err.Error()))
+		w.WriteHeader(statusClientClosedRequest)
+		return
+	}
 	p := newProblem(err)
 	logServerError(r, p, err)
 	h := w.Header()
@@ -146,6 +156,15 @@ func respondError(w http.ResponseWriter, r *http.Request, err error) {
 	h.Del("Content-Length")
 	w.WriteHeader(p.Status)
 	_, _ = w.Write(append(body, '\n'))
+}
+
+// statusClientClosedRequest is the status recorded for a request whose client hung up before
+// its answer was ready; it is never seen by a client (nginx's 499).
+const statusClientClosedRequest = 499
+
+// clientGone reports whether err ended r because its client hung up.
+func clientGone(r *http.Request, err error) bool {
+	return errors.Is(r.Context().Err(), context.Canceled) && errors.Is(err, context.Canceled)
 }
 
 // newProblem describes err for the client.

@@ -35,10 +35,15 @@ func NewAccounts(pool *pgxpool.Pool, committed func()) *Accounts {
 	return &Accounts{pool: pool, committed: committed}
 }
 
-// Ping checks that the database answers, for readiness probes. It returns the connection or
-// query error when it does not.
+// pingSQL reads nothing but takes, as every request does, a shared lock on the tables that
+// registrations and logins use: it waits where they would wait, behind a migration's lock
+// request or a stalled server, where an empty statement answers at once.
+const pingSQL = `SELECT FROM users, outbox LIMIT 0`
+
+// Ping checks that the database answers a request's statement within ctx, for readiness
+// probes. It returns the connection or query error when it does not.
 func (s *Accounts) Ping(ctx context.Context) error {
-	if err := s.pool.Ping(ctx); err != nil {
+	if _, err := s.pool.Exec(ctx, pingSQL); err != nil {
 		return fmt.Errorf("ping database: %w", err)
 	}
 	return nil

@@ -36,12 +36,14 @@ func storeError(op string, err error) error {
 
 // unreachable reports whether err means the database could not be reached or went away, as
 // opposed to a query it refused: connection failures, timeouts, and the server-side classes
-// for connection exceptions, shutdown and too many connections.
+// for connection exceptions, shutdown and too many connections, and a statement that waited
+// for a lock past lock_timeout or ran past statement_timeout (the database does not answer
+// in time: a migration or a long transaction holds what the statement needs).
 func unreachable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
-		case "57P01", "57P02", "57P03", "53300":
+		case "57P01", "57P02", "57P03", "53300", "55P03", "57014":
 			return true
 		}
 		return strings.HasPrefix(pgErr.Code, "08")
