@@ -63,7 +63,9 @@ func TestRequestsDoNotWaitOnALockedDatabase(t *testing.T) {
 	}
 	for name, req := range map[string]func() response{
 		"registration": func() response { return a.register(t, "new@example.com", "password-1234") },
-		"login":        func() response { return a.do(t, http.MethodGet, "/v1/users/me", "", "owner@example.com", "password-1234") },
+		"login": func() response {
+			return a.do(t, http.MethodGet, "/v1/users/me", "", "owner@example.com", "password-1234")
+		},
 	} {
 		var r response
 		took := timed(func() { r = req() })
