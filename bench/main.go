@@ -55,6 +55,7 @@ type options struct {
 	// eventAccounts and eventDelay override the plan's events run.
 	eventAccounts int
 	eventDelay    time.Duration
+	eventChain    int
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -81,6 +82,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.delay, "provider-delay", 0, "how long the fake email provider takes to answer, e.g. 200ms")
 	fs.IntVar(&o.burst, "burst", 0, "registrations of the email pipeline's burst instead of the mode's")
 	fs.IntVar(&o.eventAccounts, "event-accounts", 0, "accounts making three events each in the events part, instead of the mode's")
+	fs.IntVar(&o.eventChain, "event-chain", 3, "events per account in the events part's slow-receiver run: 3 (register, activate, change the password) "+
+		"or 1 (register only: the same run without an order to keep, for comparison)")
 	fs.DurationVar(&o.eventDelay, "event-delay", 0, "the event receiver's latency in the events part's ordered run, instead of the mode's (200ms)")
 	only := fs.String("only", "default,cheap,email,events", "the parts to run, comma-separated: default (hash), cheap (hash), email, events")
 	if err := fs.Parse(args); err != nil {
@@ -92,6 +95,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 			return o, fmt.Errorf("-only: unknown part %q (want default, cheap, email or events)", part)
 		}
 		o.only[part] = true
+	}
+	if o.eventChain != 1 && o.eventChain != 3 {
+		return o, fmt.Errorf("-event-chain: want 1 or 3, got %d", o.eventChain)
 	}
 	if o.mode != "full" && o.mode != "smoke" && o.mode != "scale" {
 		return o, fmt.Errorf("-mode: want full, smoke or scale, got %q", o.mode)

@@ -204,8 +204,8 @@ func writeEventTable(w io.Writer, r *report) {
 	for _, e := range r.Events {
 		run := fmt.Sprintf("steady %.0f registrations/s, receiver at once", e.OfferedRate)
 		bound := "–"
-		if e.Name == "ordered" {
-			run = fmt.Sprintf("3 events per account, receiver %.0f ms, %d slots", e.ReceiverDelayMS, e.SendSlots)
+		if e.Name != "steady" {
+			run = fmt.Sprintf("%d events per account, receiver %.0f ms, %d slots", e.Chain, e.ReceiverDelayMS, e.SendSlots)
 			bound = fmt.Sprintf("%.0f", e.SlotBound)
 		}
 		order := strconv.Itoa(e.OutOfOrder)

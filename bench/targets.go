@@ -94,7 +94,7 @@ func evaluateTargets(r *report) []target {
 			ts = append(ts, atMost(fmt.Sprintf("event p99 commit → accepted at %.0f registrations/s", e.OfferedRate),
 				e.CommitToAcceptedMS.P99/1000, 1, "s"))
 		case "ordered":
-			ts = append(ts, atMost(fmt.Sprintf("events delivered before an earlier one of their account was accepted (%d accounts × 3)", e.Accounts),
+			ts = append(ts, atMost(fmt.Sprintf("events delivered before an earlier one of their account was accepted (%d accounts × %d)", e.Accounts, e.Chain),
 				float64(e.OutOfOrder+e.WrongSequence), 0, "count"))
 		}
 	}
