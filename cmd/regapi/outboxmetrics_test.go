@@ -15,7 +15,8 @@ import (
 func TestOutboxCollector(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
-	backlog := postgres.OutboxStats{Pending: 3, OldestPending: now.Add(-90 * time.Second), Dead: 2}
+	backlog := postgres.OutboxStats{Pending: 3, OldestPending: now.Add(-90 * time.Second), Dead: 2,
+		OldestPendingEvent: now.Add(-30 * time.Second)}
 	tests := []struct {
 		name  string
 		stats postgres.OutboxStats
@@ -24,9 +25,11 @@ func TestOutboxCollector(t *testing.T) {
 	}{
 		{"empty", postgres.OutboxStats{}, nil, map[string]float64{
 			"regapi_outbox_pending_messages": 0, "regapi_outbox_oldest_pending_age_seconds": 0, "regapi_outbox_dead_messages": 0,
+			"regapi_outbox_oldest_pending_event_age_seconds": 0,
 		}},
 		{"backlog", backlog, nil, map[string]float64{
 			"regapi_outbox_pending_messages": 3, "regapi_outbox_oldest_pending_age_seconds": 90, "regapi_outbox_dead_messages": 2,
+			"regapi_outbox_oldest_pending_event_age_seconds": 30,
 		}},
 		{"database down", postgres.OutboxStats{}, errors.New("connection refused"), map[string]float64{}},
 	}
