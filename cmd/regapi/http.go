@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,17 +24,24 @@ import (
 // contract's 10 seconds of SIGTERM.
 const shutdownTimeout = 7 * time.Second
 
-// newAPI builds the HTTP API on store.
-func newAPI(ctx context.Context, cfg Config, logger *slog.Logger, store *postgres.Accounts, keys *registration.CodeKeys, reg *prometheus.Registry) (*httpapi.Server, error) {
+// newAPI builds the HTTP API on store, with the records of idempotent requests in retries.
+func newAPI(ctx context.Context, cfg Config, logger *slog.Logger, store *postgres.Accounts,
+	retries *postgres.IdempotencyKeys, keys *registration.CodeKeys, reg *prometheus.Registry) (*httpapi.Server, error) {
 	svc, err := registration.NewService(ctx, store, newHasher(cfg, reg), keys, cfg.Policy, time.Now)
 	if err != nil {
 		return nil, err
+	}
+	// Every process of a deployment derives the same key, so that a retry sent to another
+	// replica matches its record.
+	digestKey, err := hkdf.Key(sha256.New, cfg.CodeSecret, nil, "regapi idempotency digest", 32)
+	if err != nil {
+		return nil, fmt.Errorf("derive the request digest key: %w", err)
 	}
 	return httpapi.NewServer(logger, svc, store, httpapi.Limits{
 		RatePerMinute:      cfg.RateLimitPerMinute,
 		TrustedProxies:     cfg.TrustedProxies,
 		FailuresPerAccount: cfg.AuthFailuresPerAccount,
-	}, reg, httpapi.AllowOrigins(cfg.CORSAllowedOrigins...)), nil
+	}, reg, httpapi.AllowOrigins(cfg.CORSAllowedOrigins...), httpapi.RetrySafely(retries, digestKey)), nil
 }
 
 // serveHTTP serves api on ln until ctx is cancelled, then shuts down as a lame duck: for

@@ -62,7 +62,8 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer, withHTTP bool) err
 	}
 	notifier := postgres.NewNotifier(pools.main)
 	g.Go(func() error { return notifier.Run(gctx) })
-	api, err := newAPI(gctx, cfg, logger, postgres.NewAccounts(pools.main, notifier.Wake), keys, reg)
+	api, err := newAPI(gctx, cfg, logger, postgres.NewAccounts(pools.main, notifier.Wake),
+		postgres.NewIdempotencyKeys(pools.main), keys, reg)
 	if err != nil {
 		return errors.Join(err, stopGroup(g))
 	}
@@ -139,5 +140,6 @@ func newRetention(pool *pgxpool.Pool, cfg Config, logger *slog.Logger, reg prome
 		PendingAccounts: cfg.PendingAccountRetention,
 		Outbox:          cfg.OutboxRetention,
 		CodeTTL:         cfg.Policy.CodeTTL,
+		Events:          cfg.Policy.Events,
 	}, logger, reg)
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -32,7 +33,7 @@ func codeField(raw json.RawMessage) string {
 
 // handleRequestPasswordReset sends a reset code to the address if it holds an account: 202
 // with how long a code is valid, whatever the address.
-func handleRequestPasswordReset(accounts Accounts, perIP *keyedLimiter) endpointFunc {
+func handleRequestPasswordReset(accounts Accounts, perIP *keyedLimiter, rt *retries) endpointFunc {
 	type request struct {
 		Email string `json:"email"`
 	}
@@ -44,19 +45,21 @@ func handleRequestPasswordReset(accounts Accounts, perIP *keyedLimiter) endpoint
 		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
-		ttl, err := accounts.RequestPasswordReset(r.Context(), req.Email)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, r, http.StatusAccepted, newCodeSent(ttl))
-		return nil
+		return rt.run(w, r, "", req, answerWith(http.StatusAccepted, ""), func(ctx context.Context) error {
+			ttl, err := accounts.RequestPasswordReset(ctx, req.Email)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, r, http.StatusAccepted, newCodeSent(ttl))
+			return nil
+		})
 	}
 }
 
 // handleConfirmPasswordReset sets a new password with a reset code: 200 with the user. A
 // wrong code spends one of the client IP's failed attempts, the budget Basic Auth failures
 // draw on too.
-func handleConfirmPasswordReset(accounts Accounts, failures *keyedLimiter) endpointFunc {
+func handleConfirmPasswordReset(accounts Accounts, failures *keyedLimiter, rt *retries) endpointFunc {
 	type request struct {
 		Email    string          `json:"email"`
 		Code     json.RawMessage `json:"code"`
@@ -75,13 +78,16 @@ func handleConfirmPasswordReset(accounts Accounts, failures *keyedLimiter) endpo
 			failed = false
 			return err
 		}
-		user, err := accounts.ResetPassword(r.Context(), req.Email, codeField(req.Code), req.Password)
+		err = rt.run(w, r, "", req, answerWith(http.StatusOK, ""), func(ctx context.Context) error {
+			user, err := accounts.ResetPassword(ctx, req.Email, codeField(req.Code), req.Password)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, r, http.StatusOK, newUserResponse(user))
+			return nil
+		})
 		failed = errors.Is(err, registration.ErrInvalidCode)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, r, http.StatusOK, newUserResponse(user))
-		return nil
+		return err
 	}
 }
 
@@ -109,7 +115,7 @@ func handleChangePassword(accounts Accounts, auth *authenticator) endpointFunc {
 
 // handleRequestEmailChange sends a code to the address the authenticated user wants to move
 // to: 202 with how long it is valid.
-func handleRequestEmailChange(accounts Accounts, auth *authenticator) endpointFunc {
+func handleRequestEmailChange(accounts Accounts, auth *authenticator, rt *retries) endpointFunc {
 	type request struct {
 		Email string `json:"email"`
 	}
@@ -122,18 +128,20 @@ func handleRequestEmailChange(accounts Accounts, auth *authenticator) endpointFu
 		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
-		ttl, err := accounts.RequestEmailChange(r.Context(), user, req.Email)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, r, http.StatusAccepted, newCodeSent(ttl))
-		return nil
+		return rt.run(w, r, user.ID, req, answerWith(http.StatusAccepted, ""), func(ctx context.Context) error {
+			ttl, err := accounts.RequestEmailChange(ctx, user, req.Email)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, r, http.StatusAccepted, newCodeSent(ttl))
+			return nil
+		})
 	}
 }
 
 // handleConfirmEmailChange moves the authenticated user's account to the new address with
 // the code sent there: 200 with the user.
-func handleConfirmEmailChange(accounts Accounts, auth *authenticator) endpointFunc {
+func handleConfirmEmailChange(accounts Accounts, auth *authenticator, rt *retries) endpointFunc {
 	type request struct {
 		Code json.RawMessage `json:"code"`
 	}
@@ -146,11 +154,14 @@ func handleConfirmEmailChange(accounts Accounts, auth *authenticator) endpointFu
 		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
-		if user, err = accounts.ConfirmEmailChange(r.Context(), user, codeField(req.Code)); err != nil {
-			return err
-		}
-		writeJSON(w, r, http.StatusOK, newUserResponse(user))
-		return nil
+		return rt.run(w, r, user.ID, req, answerWith(http.StatusOK, ""), func(ctx context.Context) error {
+			moved, err := accounts.ConfirmEmailChange(ctx, user, codeField(req.Code))
+			if err != nil {
+				return err
+			}
+			writeJSON(w, r, http.StatusOK, newUserResponse(moved))
+			return nil
+		})
 	}
 }
 

@@ -23,6 +23,7 @@ type Option func(*options)
 
 type options struct {
 	origins map[string]bool
+	retries *retries // nil: the Idempotency-Key header is ignored
 }
 
 // AllowOrigins lets pages of the given origins call the API from a browser (CORS). Each origin

@@ -87,7 +87,7 @@ func NewServer(logger *slog.Logger, accounts Accounts, health Pinger, limits Lim
 	}
 	s := &Server{}
 	mux := http.NewServeMux()
-	addRoutes(mux, accounts, auth, regLimit, readiness{db: health, draining: &s.draining}, reg, m)
+	addRoutes(mux, accounts, auth, regLimit, readiness{db: health, draining: &s.draining}, reg, m, o.retries)
 
 	var h http.Handler = withProblemFallback(mux)
 	h = answerPreflights(h, mux, o.origins)

@@ -87,6 +87,8 @@ func queueChange(b *pgx.Batch, email string, c registration.Change) error {
 	case registration.EmailQueued:
 		out := c.Email
 		b.Queue(insertEmail, c.UserID, out.Recipient, out.Sealed, out.KeyID, out.Kind, c.At)
+	case registration.ReceiptRecorded:
+		queueRecordAnswer(b, c.Scope, c.Endpoint, c.Key, c.Answer)
 	case registration.EventQueued:
 		b.Queue(insertEvent, c.AccountID, c.Email, c.Body, outbox.EventKeyID, c.Type, c.At)
 	default:

@@ -43,6 +43,8 @@ type Removed struct {
 	HistoryEntries int64
 	// AddressRecords counts address records deleted, left with no account and no history.
 	AddressRecords int64
+	// IdempotencyKeys counts records of requests sent with an Idempotency-Key, older than a day.
+	IdempotencyKeys int64
 	// Skipped is set when another process was applying retention: this pass removed nothing.
 	Skipped bool
 }
@@ -52,8 +54,8 @@ func (r Removed) String() string {
 	if r.Skipped {
 		return "skipped: another process is applying retention"
 	}
-	return fmt.Sprintf("removed %d pending accounts, %d outbox messages, %d address history entries, %d address records",
-		r.PendingAccounts, r.OutboxMessages, r.HistoryEntries, r.AddressRecords)
+	return fmt.Sprintf("removed %d pending accounts, %d outbox messages, %d address history entries, %d address records, %d idempotency keys",
+		r.PendingAccounts, r.OutboxMessages, r.HistoryEntries, r.AddressRecords, r.IdempotencyKeys)
 }
 
 func (r *Removed) add(o Removed) {
@@ -61,6 +63,7 @@ func (r *Removed) add(o Removed) {
 	r.OutboxMessages += o.OutboxMessages
 	r.HistoryEntries += o.HistoryEntries
 	r.AddressRecords += o.AddressRecords
+	r.IdempotencyKeys += o.IdempotencyKeys
 }
 
 // Retention deletes what the retention rules let go, in small batches, each its own short
@@ -107,7 +110,7 @@ func NewRetention(pool *pgxpool.Pool, cfg RetentionConfig, logger *slog.Logger, 
 	return r
 }
 
-var retentionKinds = []string{"pending_accounts", "outbox_messages", "address_history_entries", "address_records"}
+var retentionKinds = []string{"pending_accounts", "outbox_messages", "address_history_entries", "address_records", "idempotency_keys"}
 
 // Run applies retention every Interval, jittered, until ctx ends, then returns nil. A failed
 // pass is logged and the next one tries again.
@@ -156,8 +159,8 @@ func (r *Retention) RunOnce(ctx context.Context) (Removed, error) {
 // batchStep applies one batch of a rule and reports whether more may be due.
 type batchStep func(context.Context, *pgxpool.Conn) (Removed, bool, error)
 
-// steps returns the rules in force, each as its batch: the quota histories always, pending
-// accounts and the outbox unless kept forever.
+// steps returns the rules in force, each as its batch: the quota histories and the records of
+// idempotent requests always, pending accounts and the outbox unless kept forever.
 func (r *Retention) steps() []batchStep {
 	steps := []batchStep{r.historyBatch}
 	if r.cfg.PendingAccounts > 0 {
@@ -166,7 +169,7 @@ func (r *Retention) steps() []batchStep {
 	if r.cfg.Outbox > 0 {
 		steps = append(steps, r.outboxBatch(outboxSent), r.outboxBatch(outboxDead))
 	}
-	return steps
+	return append(steps, r.idempotencyBatch)
 }
 
 // apply runs each rule's batches in turn until none is due, adding what they remove to total.
@@ -185,7 +188,7 @@ func (r *Retention) apply(ctx context.Context, conn *pgxpool.Conn, total *Remove
 }
 
 func (r *Retention) count(total Removed) {
-	for i, n := range []int64{total.PendingAccounts, total.OutboxMessages, total.HistoryEntries, total.AddressRecords} {
+	for i, n := range []int64{total.PendingAccounts, total.OutboxMessages, total.HistoryEntries, total.AddressRecords, total.IdempotencyKeys} {
 		r.removed.WithLabelValues(retentionKinds[i]).Add(float64(n))
 	}
 }

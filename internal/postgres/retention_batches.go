@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -162,4 +163,28 @@ func (r *Retention) historyBatch(ctx context.Context, conn *pgxpool.Conn) (Remov
 		return Removed{}, false, fmt.Errorf("cut address histories: %w", err)
 	}
 	return removed, selected == r.cfg.BatchSize, nil
+}
+
+// IdempotencyWindow is how long the record of a request sent with an Idempotency-Key is kept:
+// a retry within it is answered from the record.
+const IdempotencyWindow = 24 * time.Hour
+
+// deleteOldIdempotencyKeys deletes up to $2 records older than $1, oldest first, skipping
+// records a transaction holds.
+const deleteOldIdempotencyKeys = `WITH doomed AS (
+		SELECT scope, endpoint, key FROM idempotency_keys WHERE created_at < now() - $1::interval
+		ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED
+	)
+	DELETE FROM idempotency_keys i USING doomed d
+	WHERE (i.scope, i.endpoint, i.key) = (d.scope, d.endpoint, d.key)`
+
+// idempotencyBatch deletes one batch of day-old idempotency records and reports whether more
+// may be due.
+func (r *Retention) idempotencyBatch(ctx context.Context, conn *pgxpool.Conn) (Removed, bool, error) {
+	tag, err := conn.Exec(ctx, deleteOldIdempotencyKeys, IdempotencyWindow, r.cfg.BatchSize)
+	if err != nil {
+		return Removed{}, false, fmt.Errorf("delete old idempotency keys: %w", err)
+	}
+	n := tag.RowsAffected()
+	return Removed{IdempotencyKeys: n}, n == int64(r.cfg.BatchSize), nil
 }

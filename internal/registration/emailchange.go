@@ -40,6 +40,7 @@ func (s *Service) RequestEmailChange(ctx context.Context, u User, newEmail strin
 		if err := s.policy.checkQuota(to, now); err != nil {
 			return err
 		}
+		record(ctx, from, s.policy.CodeTTL, nil)
 		return s.issueCode(to, acct, CodeEmailChange, now)
 	})
 	if err != nil {
@@ -80,10 +81,12 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, u User, code string) (
 		}
 		if c := from.Account.Code(CodeEmailChange); c == nil || c.NewEmail != to.Email {
 			outcome = ErrInvalidCode // asked for another address meanwhile: that code is the live one
+			record(ctx, from, nil, outcome)
 			return nil
 		}
 		now := s.now()
 		if outcome = s.policy.tryCode(from, CodeEmailChange, code, now, s.keys); outcome != nil {
+			record(ctx, from, nil, outcome)
 			return nil // a wrong try must be saved
 		}
 		if to.Account != nil {
@@ -97,6 +100,7 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, u User, code string) (
 		}
 		to.MoveAccountHere(from)
 		user = to.Account.User
+		record(ctx, to, user, nil)
 		previous := func(d *EventData) { d.PreviousEmail = from.Email }
 		if err := s.emit(to, EventEmailChanged, user, now, previous); err != nil {
 			return err

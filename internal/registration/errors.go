@@ -30,6 +30,9 @@ var (
 	ErrOverloaded = errors.New("service overloaded")
 	// ErrUnavailable: the database cannot be reached right now; the request may be retried.
 	ErrUnavailable = errors.New("storage unavailable")
+	// ErrRequestAnswered: another attempt of the same request (same Idempotency-Key) took
+	// effect first; this one changed nothing.
+	ErrRequestAnswered = errors.New("request answered by another attempt")
 	// ErrNotFound: the Store holds no such account.
 	ErrNotFound = errors.New("not found")
 )

@@ -18,6 +18,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) (time.
 		return 0, err
 	}
 	err := s.store.UpdateAddress(ctx, email, func(a *Address) error {
+		record(ctx, a, s.policy.CodeTTL, nil)
 		if a.Account == nil {
 			return nil
 		}
@@ -58,6 +59,7 @@ func (s *Service) ResetPassword(ctx context.Context, email, code, password strin
 		now := s.now()
 		// A wrong try must be saved, so the outcome is not fn's error.
 		if outcome = s.policy.tryCodeBlind(a, CodePasswordReset, code, now, s.keys); outcome != nil {
+			record(ctx, a, nil, outcome)
 			return nil
 		}
 		a.SpendCode(CodePasswordReset)
@@ -69,6 +71,7 @@ func (s *Service) ResetPassword(ctx context.Context, email, code, password strin
 			}
 		}
 		user = a.Account.User
+		record(ctx, a, user, nil)
 		if err := s.emit(a, EventPasswordChanged, user, now, func(d *EventData) { d.Reason = PasswordReset }); err != nil {
 			return err
 		}

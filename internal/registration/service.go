@@ -91,6 +91,7 @@ func (s *Service) Register(ctx context.Context, email, password string, lang Lan
 			return err
 		}
 		user = a.Account.User
+		record(ctx, a, user, nil)
 		return s.emit(a, EventCreated, user, now, nil)
 	})
 	if err != nil {
@@ -117,6 +118,7 @@ func (s *Service) Activate(ctx context.Context, u User, code string) (User, erro
 		now := s.now()
 		outcome = s.policy.activate(a, code, now, s.keys)
 		user = a.Account.User
+		record(ctx, a, user, outcome)
 		if outcome != nil {
 			return nil
 		}
@@ -149,6 +151,7 @@ func (s *Service) Resend(ctx context.Context, u User) (time.Duration, error) {
 		if err := s.policy.checkQuota(a, now); err != nil {
 			return err
 		}
+		record(ctx, a, s.policy.CodeTTL, nil)
 		return s.issueCode(a, a.Account, CodeActivation, now)
 	})
 	if err != nil {
