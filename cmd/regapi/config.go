@@ -75,8 +75,14 @@ type envReader struct {
 	problems []error
 }
 
+// get reads name, without surrounding white space, or def when that leaves nothing. Every
+// setting is read through it, by every command: a value with a control character inside (CR,
+// LF, tab) is a problem, and never echoed, as it may be a secret.
 func (r *envReader) get(name, def string) string {
 	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		if hasControl(v) {
+			r.fail(name, "contains a control character (CR, LF, tab...)")
+		}
 		return v
 	}
 	return def
@@ -133,10 +139,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	cpus := runtime.NumCPU()
 	c := Config{
 		DatabaseURL:  r.databaseURL(),
-		HTTPAddr:     r.get("HTTP_ADDR", ":8080"),
+		HTTPAddr:     r.listenAddr(),
 		MailProvider: r.oneOf("MAIL_PROVIDER", "log", providerNames()...),
-		MailpitURL:   r.httpURL("MAILPIT_URL", "http://localhost:8025"),
-		MailFrom:     r.get("MAIL_FROM", "no-reply@regapi.local"),
+		MailpitURL:   r.baseURL("MAILPIT_URL", "http://localhost:8025"),
+		MailFrom:     r.sender("MAIL_FROM", "no-reply@regapi.local"),
 		Policy: registration.Policy{
 			CodeTTL:        r.codeTTL(),
 			MaxAttempts:    r.integer("ACTIVATION_MAX_ATTEMPTS", 5, 1, 100),
@@ -165,9 +171,6 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.CodeSecret, c.CodeSecretGenerated = r.codeSecret()
 	c.lifecycleSettings = r.lifecycle()
 	r.providerSettings(&c)
-	if _, _, err := splitHostPort(c.HTTPAddr); err != nil {
-		r.fail("HTTP_ADDR", "want host:port, got %q", c.HTTPAddr)
-	}
 	if len(r.problems) > 0 {
 		return c, &ConfigError{Problems: r.problems}
 	}
@@ -221,6 +224,7 @@ func (r *envReader) databaseURL() string {
 		// Never echo the value: it may hold a password.
 		r.fail("DATABASE_URL", "want a postgres:// or postgresql:// URL")
 	}
+	r.checkURL("DATABASE_URL", v, false) // a URL may list several hosts
 	return v
 }
 
@@ -231,8 +235,10 @@ func (r *envReader) providerSettings(c *Config) {
 	switch c.MailProvider {
 	case "smtp":
 		c.SMTPURL = r.required("SMTP_URL", "smtp://user:password@host:587")
+		r.checkURL("SMTP_URL", c.SMTPURL, true)
 	case "webhook":
 		c.WebhookURL = r.required("WEBHOOK_URL", "https://hooks.example.com/regapi")
+		r.checkURL("WEBHOOK_URL", c.WebhookURL, true)
 		c.WebhookSecret = r.required("WEBHOOK_SECRET", "whsec_ and the base64 of 32 random bytes")
 	}
 	if _, known := providers[c.MailProvider]; !known || len(r.problems) > before {
@@ -247,6 +253,7 @@ func (r *envReader) providerSettings(c *Config) {
 // checks them by building the poster.
 func (r *envReader) eventsWebhook() (url, secret string) {
 	url, secret = r.get("EVENTS_WEBHOOK_URL", ""), r.get("EVENTS_WEBHOOK_SECRET", "")
+	r.checkURL("EVENTS_WEBHOOK_URL", url, true)
 	switch {
 	case url == "" && secret == "":
 		return "", ""
@@ -279,7 +286,9 @@ func (r *envReader) httpURL(name, def string) string {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		// Never echo the value: it may hold a password.
 		r.fail(name, "want an http:// or https:// URL")
+		return v
 	}
+	r.checkURL(name, v, true)
 	return v
 }
 
@@ -328,11 +337,15 @@ func (r *envReader) origins(name string) []string {
 	return out
 }
 
+// logLevel reads one of the four level names, in any case; slog's own parser would also take
+// offsets such as "info+100", a level above every record: a silent service.
 func (r *envReader) logLevel(name, def string) slog.Level {
-	var level slog.Level
 	v := r.get(name, def)
-	if err := level.UnmarshalText([]byte(v)); err != nil {
+	levels := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
+	level, ok := levels[strings.ToLower(v)]
+	if !ok {
 		r.fail(name, "want debug, info, warn or error, got %q", v)
+		return slog.LevelInfo
 	}
 	return level
 }

@@ -72,7 +72,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "healthcheck":
-		return healthcheck(ctx, getenv("HTTP_ADDR"))
+		// The parser serve uses: an address serve accepts is the one healthcheck calls.
+		addr, err := loadListenAddr(getenv)
+		if err != nil {
+			return err
+		}
+		return healthcheck(ctx, addr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
