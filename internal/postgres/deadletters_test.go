@@ -180,3 +180,30 @@ func TestRetryAllDead(t *testing.T) {
 		t.Errorf("dead after retrying all: %+v (%v), want only the stale one", dead, err)
 	}
 }
+
+// `retry A B C` where retention deleted A after it was listed: A is reported not found, and
+// B and C are retried all the same.
+func TestRetryGoesOnPastAVanishedEmail(t *testing.T) {
+	t.Parallel()
+	db := newOutboxDB(t)
+	for _, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+		db.account(t, email, "pending")
+	}
+	a, b, c := db.dead(t, "a@example.com", 1), db.dead(t, "b@example.com", 1), db.dead(t, "c@example.com", 1)
+	// As retention deletes a dead email: its code unlinked, then the email.
+	if _, err := db.pool.Exec(context.Background(), `WITH unlinked AS (
+		UPDATE codes SET message_id = NULL, undeliverable = true WHERE message_id = $1
+	) DELETE FROM outbox WHERE id = $1`, a); err != nil {
+		t.Fatal(err)
+	}
+	results, err := db.ob.RetryDead(context.Background(), []int64{a, b, c})
+	if err != nil || len(results) != 3 || results[0].Outcome != outbox.NotFound ||
+		results[1].Outcome != outbox.Retried || results[2].Outcome != outbox.Retried {
+		t.Fatalf("retry: %+v, %v", results, err)
+	}
+	for _, id := range []int64{b, c} {
+		if r := db.row(t, id); r.status != "pending" {
+			t.Errorf("email %d is %s after its retry, want pending", id, r.status)
+		}
+	}
+}
