@@ -15,5 +15,13 @@ window.addEventListener("load", function () {
     // Credentials typed into "Authorize" stay in this tab only, never in storage.
     persistAuthorization: false,
     displayRequestDuration: true,
+    // A 401 with WWW-Authenticate: Basic to a same-origin request sent with the browser's
+    // default credentials mode makes the browser show its own login dialog (and remember what
+    // is typed there). The page sends the credentials typed into "Authorize" itself, in the
+    // Authorization header; the browser's own are never wanted.
+    requestInterceptor: function (request) {
+      request.credentials = "omit";
+      return request;
+    },
   });
 });
