@@ -18,6 +18,10 @@ type scalePlan struct {
 	drainFor time.Duration
 }
 
+// noHashNote marks a default-hash point around which the ceiling samples finished no hash:
+// the machine was too busy for it, so that its having no success says nothing of regapi.
+const noHashNote = "no hash finished in the ceiling samples around this point"
+
 // scaleResult is one database size of the scale mode.
 type scaleResult struct {
 	Accounts        int     `json:"accounts"`
@@ -173,6 +177,8 @@ func (b *bench) scaleEndpoints(ctx context.Context, databaseURL string, n int, h
 			// A ceiling sample of zero (a machine so busy that no hash finished) gives no ratio.
 			if around := (e.samples[p.sample] + e.samples[p.sample+1]) / 2; around > 0 {
 				sp.OfCeiling = sp.PerSecond / around
+			} else {
+				sp.Note = noHashNote
 			}
 		}
 		out = append(out, sp)
