@@ -20,12 +20,14 @@ import (
 //
 // Timing: each endpoint is asked timingTries times for each address, the two interleaved (so
 // that a burst of load on the machine falls on both alike) after a warm-up, and the medians
-// must lie within 25% of the larger one, or within 10ms of each other. The median ignores the
+// must lie within half of the larger one, or within 15ms of each other. The median ignores the
 // outliers a loaded machine produces. The absolute allowance is for the reset request, a few
 // milliseconds of database work either way: for a known address it also issues a code (one
 // more statement, a sealed email, and the dispatcher wakes up), which makes it slower by
-// about 0.3ms on an idle machine, and by 2 to 6ms under the race detector on a 2-core machine
-// busy with the rest of the suite. A real leak is larger: the confirmation hashes the new
+// about 0.3ms on an idle machine, by 2 to 6ms under the race detector on a 2-core machine
+// busy with the rest of the suite, and by 10ms (a third) at a load average of 20. A real leak
+// is larger: an unknown address answered without the database would be a small fraction of
+// the known one's time, and the confirmation hashes the new
 // password at the contract's argon2id cost (about 25ms on such a machine, far more under the
 // race detector) for a known and an unknown address alike, and skipping it for either would
 // put the medians that far apart.
@@ -174,8 +176,8 @@ func compareTimes(t *testing.T, what string, known, unknown func() (response, ti
 	diff, larger := (mk - mu).Abs(), max(mk, mu)
 	t.Logf("%s: median over %d tries: known address %v, unknown %v (difference %.1f%%)",
 		what, timingTries, mk, mu, 100*float64(diff)/float64(larger))
-	if diff > larger/4 && diff > 10*time.Millisecond {
-		t.Errorf("%s: medians %v (known) and %v (unknown) differ by more than 25%% and 10ms", what, mk, mu)
+	if diff > larger/2 && diff > 15*time.Millisecond {
+		t.Errorf("%s: medians %v (known) and %v (unknown) differ by more than half and 15ms", what, mk, mu)
 	}
 }
 

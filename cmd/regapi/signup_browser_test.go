@@ -22,9 +22,11 @@ import (
 	"github.com/regapi/regapi/internal/mail/mailpittest"
 )
 
-// stepTimeout bounds one step of the page, as a person would wait for it: long enough for a
-// loaded 2-core machine running the suite with -race, where an email may take seconds.
-const stepTimeout = 20 * time.Second
+// stepTimeout bounds one step of the page: each step waits on a condition and returns as soon
+// as it holds, so the bound only decides when a step has failed. It is browserStep's, which
+// holds on a loaded 2-core machine running the suite with -race, where loading /docs alone
+// took 25s.
+const stepTimeout = browserStep
 
 // TestSignupPageInChromium loads the example sign-up page (examples/signup) from an origin of
 // its own in a headless Chromium, registers, reads the code from Mailpit, activates, and
