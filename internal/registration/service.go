@@ -52,9 +52,6 @@ func NewService(ctx context.Context, store Store, hasher PasswordHasher, keys *C
 	return &Service{store: store, hasher: hasher, keys: keys, policy: policy, now: now, dummyHash: dummy}, nil
 }
 
-// Policy returns the rules the service applies.
-func (s *Service) Policy() Policy { return s.policy }
-
 // Register creates a pending account for email, whose emails are written in lang (English
 // when regapi does not write in lang), and commits, with it, an email carrying a new
 // activation code. It returns a *ValidationError for bad input, ErrEmailTaken, a RetryError
