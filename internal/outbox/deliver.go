@@ -98,7 +98,9 @@ func (d *Dispatcher) logOutcome(m Message, o outcome, took time.Duration, sendEr
 		attrs = append(attrs, slog.String("error", sendErr.Error()))
 	}
 	if markErr != nil {
-		level, msg = slog.LevelError, msg+"; recording the outcome failed, the message will be claimed again"
+		// The message is claimed again once its lease ends, and the provider deduplicates on
+		// its key: nothing for a person to do (an outage of the store is logged on its own).
+		level, msg = max(level, slog.LevelWarn), msg+"; recording the outcome failed, the message will be claimed again"
 		attrs = append(attrs, slog.String("store_error", markErr.Error()))
 	}
 	d.logger.LogAttrs(context.Background(), level, msg, attrs...)

@@ -2,11 +2,13 @@ package outbox
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/regapi/regapi/internal/mail"
+	"github.com/regapi/regapi/internal/outage"
 	"github.com/regapi/regapi/internal/registration"
 )
 
@@ -36,6 +38,9 @@ type Dispatcher struct {
 	metrics  *Metrics
 	wake     <-chan struct{}
 	health   *health
+	// db follows the store's availability: an outage of the database is logged once when it
+	// starts and once when it ends, not at every poll.
+	db *outage.Tracker
 	// recovered receives when an answer ends a provider outage, so that the drain starts at
 	// once rather than at the next poll.
 	recovered chan struct{}
@@ -63,6 +68,7 @@ func NewDispatcher(store Store, provider mail.Provider, events EventPoster, open
 		metrics:   metrics,
 		wake:      wake,
 		health:    newHealth(cfg.ProbeInterval),
+		db:        outage.New(logger, "email dispatcher"),
 		recovered: make(chan struct{}, 1),
 	}
 }
@@ -72,7 +78,8 @@ func NewDispatcher(store Store, provider mail.Provider, events EventPoster, open
 // health) whenever a wake-up comes and otherwise every PollInterval (ProbeInterval while the
 // provider is down). Each send has its own SendTimeout and is not cut short by ctx: once
 // ctx is cancelled Run claims nothing more, waits for the sends in flight to finish and be
-// recorded, and returns nil. Store failures are logged and retried, never returned.
+// recorded, and returns nil. Store failures are retried, never returned; an outage of the
+// store is logged when it starts and when it ends (see outage.Tracker).
 func (d *Dispatcher) Run(ctx context.Context) error {
 	wake := d.wake
 	sendCtx := context.WithoutCancel(ctx)
@@ -195,10 +202,11 @@ func (d *Dispatcher) claim(ctx context.Context, free int) ([]Message, time.Time)
 	}
 	if err != nil {
 		if ctx.Err() == nil {
-			d.logger.Error("outbox claim failed; retrying at the next poll", "error", err.Error())
+			d.db.Fail(fmt.Errorf("outbox claim: %w", err))
 		}
 		return nil, start
 	}
+	d.db.OK()
 	if p.waiting && len(claimed) < p.limit {
 		d.health.drained()
 	}

@@ -87,11 +87,14 @@ func (d *Dispatcher) mark(ctx context.Context, stop <-chan struct{}, leaseEnd ti
 	wait := minMarkWait
 	for {
 		err := d.markOnce(ctx, m, o)
-		if err == nil || time.Now().Add(wait).After(leaseEnd) {
+		if err == nil {
+			d.db.OK()
+			return nil
+		}
+		d.db.Fail(fmt.Errorf("record the outcome of outbox message %d: %w", m.ID, err))
+		if time.Now().Add(wait).After(leaseEnd) {
 			return err
 		}
-		d.logger.Warn("outbox store failed to record an outcome; retrying",
-			"message_id", m.ID, "outcome", o.kind, "error", err.Error())
 		select {
 		case <-stop:
 			return err

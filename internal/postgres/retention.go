@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/regapi/regapi/internal/outage"
 )
 
 // retentionLockKey is the pg_advisory_lock key of the process applying retention: one at a
@@ -75,6 +77,7 @@ type Retention struct {
 	logger  *slog.Logger
 	removed *prometheus.CounterVec
 	lastRun prometheus.Gauge
+	db      *outage.Tracker
 }
 
 // NewRetention returns the retention of the database behind pool, logging failed passes of Run
@@ -91,7 +94,7 @@ func NewRetention(pool *pgxpool.Pool, cfg RetentionConfig, logger *slog.Logger, 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Retention{pool: pool, cfg: cfg, logger: logger,
+	r := &Retention{pool: pool, cfg: cfg, logger: logger, db: outage.New(logger, "retention"),
 		removed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "regapi_retention_removed_total",
 			Help: "Rows removed by retention, by kind: pending_accounts, outbox_messages, address_history_entries, address_records.",
@@ -113,11 +116,14 @@ func NewRetention(pool *pgxpool.Pool, cfg RetentionConfig, logger *slog.Logger, 
 var retentionKinds = []string{"pending_accounts", "outbox_messages", "address_history_entries", "address_records", "idempotency_keys"}
 
 // Run applies retention every Interval, jittered, until ctx ends, then returns nil. A failed
-// pass is logged and the next one tries again.
+// pass is retried by the next one; failures in a row are logged once, as an outage, and the
+// first pass that works ends it (see outage.Tracker).
 func (r *Retention) Run(ctx context.Context) error {
 	for {
 		if _, err := r.RunOnce(ctx); err != nil && ctx.Err() == nil {
-			r.logger.Warn("retention pass failed; the next one tries again", "error", err.Error())
+			r.db.Fail(fmt.Errorf("retention pass failed; the next one tries again: %w", err))
+		} else if err == nil {
+			r.db.OK()
 		}
 		// #nosec G404 -- jitter that spreads processes' passes, not a secret
 		wait := time.Duration(float64(r.cfg.Interval) * (0.8 + 0.4*rand.Float64()))

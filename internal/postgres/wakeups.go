@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/regapi/regapi/internal/outage"
 )
 
 // Reconnection backoff of the outbox listener.
@@ -18,18 +20,15 @@ const (
 
 // Wakeups listens for committed outbox messages and tells a dispatcher about them.
 type Wakeups struct {
-	pool   *pgxpool.Pool
-	logger *slog.Logger
-	wake   chan struct{}
+	pool *pgxpool.Pool
+	db   *outage.Tracker
+	wake chan struct{}
 }
 
 // NewWakeups returns a listener that, once Run runs, connects with pool's configuration and
-// logs to logger each loss of its connection.
+// logs to logger when it cannot listen, once per outage (see outage.Tracker).
 func NewWakeups(pool *pgxpool.Pool, logger *slog.Logger) *Wakeups {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return &Wakeups{pool: pool, logger: logger, wake: make(chan struct{}, 1)}
+	return &Wakeups{pool: pool, db: outage.New(logger, "outbox listener"), wake: make(chan struct{}, 1)}
 }
 
 // C returns the channel that receives whenever an outbox message may have been committed:
@@ -50,8 +49,7 @@ func (w *Wakeups) Run(ctx context.Context) error {
 		if listened {
 			backoff = minListenBackoff
 		}
-		w.logger.Warn("outbox listener lost its database connection; reconnecting",
-			"error", err.Error(), "retry_in_ms", backoff.Milliseconds())
+		w.db.Fail(err)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -76,6 +74,7 @@ func (w *Wakeups) listen(ctx context.Context) (bool, error) {
 	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
 		return false, fmt.Errorf("listen: %w", err)
 	}
+	w.db.OK()
 	for {
 		signal(w.wake)
 		if _, err := conn.WaitForNotification(ctx); err != nil {
