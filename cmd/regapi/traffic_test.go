@@ -123,9 +123,12 @@ type process struct {
 
 // spawn runs `regapi sub` (serve or worker) with env until the test ends; for serve it
 // reads the address the process logged (HTTP_ADDR has port 0) and waits until /healthz
-// answers there.
+// answers there. With go test -short, it skips t.
 func spawn(t *testing.T, sub string, env map[string]string) *process {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: runs regapi processes")
+	}
 	bin, err := buildBinary()
 	if err != nil {
 		t.Fatal(err)

@@ -84,10 +84,14 @@ func URL(t testing.TB) string {
 // ignores duplicate Message-IDs, as a provider that honours idempotency keys would. Without
 // either it skips t loudly, or fails it when TEST_REQUIRE_SERVICES=1; with options, a shared
 // instance but no binary skips t (the shared instance's flags are not the test's to set).
+// With go test -short, a Mailpit that would be started skips t.
 func Start(t testing.TB, opts ...Option) Server {
 	t.Helper()
 	if u := os.Getenv("TEST_MAILPIT_URL"); u != "" && len(opts) == 0 {
 		return shared(t, u)
+	}
+	if testing.Short() {
+		t.Skip("-short: runs a mailpit process")
 	}
 	bin, err := exec.LookPath("mailpit")
 	if err != nil && os.Getenv("TEST_MAILPIT_URL") != "" {

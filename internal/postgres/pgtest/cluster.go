@@ -33,9 +33,13 @@ type Cluster struct {
 // StartCluster creates and starts a private cluster, stopped and deleted when t ends. It
 // needs PostgreSQL's server programs (initdb, pg_ctl: on PATH, under PG_BINDIR, or in
 // /usr/lib/postgresql/*/bin) and, when the test runs as root, a "postgres" system user to
-// run them as. Without them t is skipped, or fails when TEST_REQUIRE_SERVICES=1.
+// run them as. Without them t is skipped, or fails when TEST_REQUIRE_SERVICES=1. With
+// go test -short, t is skipped.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: runs a PostgreSQL cluster of its own")
+	}
 	bin, err := serverBinaries()
 	if err != nil {
 		noCluster(t, err)
