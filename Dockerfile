@@ -6,17 +6,16 @@
 # BuildKit and with the classic builder alike, so with docker compose v2 and with
 # docker-compose v1, and needs no frontend image from a registry.
 
-# The packages regapi and its tests import from other modules, listed from the source. The
-# lists change only when an import does, so the layers below that download and compile those
-# packages stay cached across commits: a rebuild compiles regapi's own packages only.
+# The packages regapi imports from other modules, listed from the source. The list changes
+# only when an import does, so the layers below that download and compile those packages
+# stay cached across commits: a rebuild compiles regapi's own packages only.
 FROM golang:1.26 AS deps
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 RUN list='{{if not .Standard}}{{if not .Module.Main}}{{.ImportPath}}{{end}}{{end}}' \
-    && CGO_ENABLED=0 go list -deps -f "$list" ./cmd/regapi >/build-deps \
-    && go list -deps -test -f "$list" ./... | sort -u >/test-deps
+    && CGO_ENABLED=0 go list -deps -f "$list" ./cmd/regapi >/build-deps
 
 FROM golang:1.26 AS build
 WORKDIR /src
@@ -35,19 +34,18 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.vcsRevision=${VCS_R
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/signup-page ./examples/signup/server
 
 # The test suite's environment (compose service "test"): the Go toolchain with cgo for
-# -race, Chromium for the browser test of /docs, and PostgreSQL's server programs for the
-# database-outage test, which runs a private server it can stop. The source is mounted; the
-# modules and the race-compiled dependencies are in the image, from where they fill the
-# compose file's empty cache volumes on first use.
+# -race, PostgreSQL's server programs for the database-outage test, which runs a private
+# server it can stop, and Chromium for the browser test of /docs unless TEST_BROWSER=0. Only
+# tools: the source is mounted, and the modules and the race-compiled packages go to the
+# compose file's cache volumes (downloaded and compiled by the first run, kept for the next),
+# so that the image is the same for every commit and nothing is compiled twice.
 FROM golang:1.26 AS test
+ARG TEST_BROWSER=1
 RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium postgresql \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql \
+       $([ "$TEST_BROWSER" = 0 ] || echo chromium) \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY go.mod go.sum ./
-RUN go mod download
-COPY --from=deps /test-deps /test-deps
-RUN go build -race $(cat /test-deps)
 
 # The example sign-up page (examples/signup) and its static server, for compose's "signup"
 # service: the page on an origin of its own, as a real site's would be.

@@ -34,6 +34,15 @@ TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/regapi-tools/bin"
 export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-regapi-e2e}"
 VCS_REVISION=$(git rev-parse HEAD 2>/dev/null || true)
 export VCS_REVISION
+# The test service uses this machine's Go module and build caches (compose.yaml's
+# TEST_GOMODCACHE, TEST_GOCACHE), when it has Go: nothing is downloaded or compiled twice,
+# and what the container compiles (with -race) serves make test here too. The named
+# volumes, which down -v at the end removes, would start empty every run.
+if command -v go >/dev/null; then
+  TEST_GOMODCACHE="${TEST_GOMODCACHE:-$(go env GOMODCACHE)}"
+  TEST_GOCACHE="${TEST_GOCACHE:-$(go env GOCACHE)}"
+  export TEST_GOMODCACHE TEST_GOCACHE
+fi
 api="http://127.0.0.1:${API_PORT:-8080}"
 mailpit_url="http://127.0.0.1:${MAILPIT_PORT:-8025}"
 password="correct horse battery staple"

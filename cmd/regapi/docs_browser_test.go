@@ -153,11 +153,16 @@ func setReactValue(sel, value string) chromedp.Action[chromedp.Void] {
 // home, whose page events go to listen, and waits until it runs. It returns the browser's
 // context, which ends after browserBudget or shortly before the test binary's deadline, and
 // the browser's own output. Without a chromium on PATH, t is skipped, or fails when
-// TEST_REQUIRE_SERVICES=1; go test -short skips it.
+// TEST_REQUIRE_SERVICES=1; TEST_BROWSER=0 or go test -short skips it.
 func newBrowser(t *testing.T, listen func(ev any)) (context.Context, *syncBuffer) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: runs Chromium")
+	}
+	if os.Getenv("TEST_BROWSER") == "0" {
+		// Loud, as any skip of a service: the run is not the whole suite.
+		fmt.Fprintf(os.Stderr, "WARNING: TEST_BROWSER=0; SKIPPING %s\n", t.Name())
+		t.Skip("TEST_BROWSER=0: the browser test runs elsewhere")
 	}
 	path, err := exec.LookPath("chromium")
 	if err != nil {
