@@ -13,7 +13,7 @@ GO       ?= go
 TOOLS    ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/regapi-tools/bin
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: help build run test lint fmt docker-test clean bench bench-smoke bench-scale
+.PHONY: help build run test lint fmt docker-test failover clean bench bench-smoke bench-scale
 
 ## help: list the targets
 help:
@@ -46,6 +46,11 @@ fmt:
 ## docker-test: the README's Docker path on a real engine (scripts/docker-e2e.sh; --help)
 docker-test:
 	bash scripts/docker-e2e.sh
+
+## failover: registrations through a planned PostgreSQL failover and a killed primary
+##           (pg_auto_failover on free ports; scripts/failover.sh --help), the table printed
+failover:
+	bash scripts/failover.sh
 
 ## bench: the benchmark (a few minutes; see BENCHMARKS.md), results in $(BENCH_OUT)
 ##        BENCH_MODE=smoke: a few seconds; BENCH_PROFILE=1: also a CPU profile of regapi;
