@@ -16,13 +16,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -209,9 +209,8 @@ func jitter(d time.Duration) time.Duration {
 	if d <= 0 {
 		return 0
 	}
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return time.Duration(binary.BigEndian.Uint64(b) % uint64(d))
+	// #nosec G404 -- jitter only spreads retries out; it need not be unpredictable.
+	return mrand.N(d)
 }
 
 func newKey() string {
