@@ -19,6 +19,57 @@ func newCodeSent(ttl time.Duration) codeSent {
 	return codeSent{ExpiresInSeconds: int64(ttl / time.Second)}
 }
 
+// resultBody is what a Service method's result is answered as: the user object for a User,
+// {"expires_in_seconds": …} for how long a new code is valid.
+func resultBody(result any) any {
+	switch v := result.(type) {
+	case registration.User:
+		return newUserResponse(v)
+	case time.Duration:
+		return newCodeSent(v)
+	}
+	return result
+}
+
+// action is an endpoint that changes something: it decodes a Req from the body and answers
+// status with what do returns (see resultBody), do's effect and its answer committing
+// together under the request's Idempotency-Key (retries.run). scope says who asks: the
+// authenticated user's id, or "" for an endpoint without Basic Auth, whose check (a rate
+// limit, the credentials) comes first; it returns the user, if any, for do.
+func action[Req any](rt *retries, status int, location string,
+	scope func(r *http.Request) (registration.User, error),
+	do func(ctx context.Context, u registration.User, req Req) (any, error)) endpointFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		user, err := scope(r)
+		if err != nil {
+			return err
+		}
+		var req Req
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		return rt.run(w, r, user.ID, req, answerWith(status, location), func(ctx context.Context) error {
+			result, err := do(ctx, user, req)
+			if err != nil {
+				return err
+			}
+			if location != "" {
+				w.Header().Set("Location", location)
+			}
+			writeJSON(w, r, status, resultBody(result))
+			return nil
+		})
+	}
+}
+
+// codeRequest is the body of the endpoints that take a code.
+type codeRequest struct {
+	Code json.RawMessage `json:"code"`
+}
+
+// anyone is the scope of an endpoint without Basic Auth.
+func anyone(*http.Request) (registration.User, error) { return registration.User{}, nil }
+
 // codeField reads a code sent as a JSON string. It is decoded raw, so that a code of the
 // wrong type (a number loses its leading zeros) is a validation failure of the field rather
 // than a malformed body: anything but a string becomes "", which the domain refuses as it
@@ -37,23 +88,12 @@ func handleRequestPasswordReset(accounts Accounts, perIP *keyedLimiter, rt *retr
 	type request struct {
 		Email string `json:"email"`
 	}
-	return func(w http.ResponseWriter, r *http.Request) error {
-		if err := perIP.allow("password-reset", clientIPFrom(r.Context())); err != nil {
-			return err
-		}
-		var req request
-		if err := decodeJSON(w, r, &req); err != nil {
-			return err
-		}
-		return rt.run(w, r, "", req, answerWith(http.StatusAccepted, ""), func(ctx context.Context) error {
-			ttl, err := accounts.RequestPasswordReset(ctx, req.Email)
-			if err != nil {
-				return err
-			}
-			writeJSON(w, r, http.StatusAccepted, newCodeSent(ttl))
-			return nil
-		})
+	limited := func(r *http.Request) (registration.User, error) {
+		return registration.User{}, perIP.allow("password-reset", clientIPFrom(r.Context()))
 	}
+	return action(rt, http.StatusAccepted, "", limited, func(ctx context.Context, _ registration.User, req request) (any, error) {
+		return accounts.RequestPasswordReset(ctx, req.Email)
+	})
 }
 
 // handleConfirmPasswordReset sets a new password with a reset code: 200 with the user. A
@@ -119,50 +159,17 @@ func handleRequestEmailChange(accounts Accounts, auth *authenticator, rt *retrie
 	type request struct {
 		Email string `json:"email"`
 	}
-	return func(w http.ResponseWriter, r *http.Request) error {
-		user, err := auth.user(r)
-		if err != nil {
-			return err
-		}
-		var req request
-		if err := decodeJSON(w, r, &req); err != nil {
-			return err
-		}
-		return rt.run(w, r, user.ID, req, answerWith(http.StatusAccepted, ""), func(ctx context.Context) error {
-			ttl, err := accounts.RequestEmailChange(ctx, user, req.Email)
-			if err != nil {
-				return err
-			}
-			writeJSON(w, r, http.StatusAccepted, newCodeSent(ttl))
-			return nil
-		})
-	}
+	return action(rt, http.StatusAccepted, "", auth.user, func(ctx context.Context, u registration.User, req request) (any, error) {
+		return accounts.RequestEmailChange(ctx, u, req.Email)
+	})
 }
 
 // handleConfirmEmailChange moves the authenticated user's account to the new address with
 // the code sent there: 200 with the user.
 func handleConfirmEmailChange(accounts Accounts, auth *authenticator, rt *retries) endpointFunc {
-	type request struct {
-		Code json.RawMessage `json:"code"`
-	}
-	return func(w http.ResponseWriter, r *http.Request) error {
-		user, err := auth.user(r)
-		if err != nil {
-			return err
-		}
-		var req request
-		if err := decodeJSON(w, r, &req); err != nil {
-			return err
-		}
-		return rt.run(w, r, user.ID, req, answerWith(http.StatusOK, ""), func(ctx context.Context) error {
-			moved, err := accounts.ConfirmEmailChange(ctx, user, codeField(req.Code))
-			if err != nil {
-				return err
-			}
-			writeJSON(w, r, http.StatusOK, newUserResponse(moved))
-			return nil
-		})
-	}
+	return action(rt, http.StatusOK, "", auth.user, func(ctx context.Context, u registration.User, req codeRequest) (any, error) {
+		return accounts.ConfirmEmailChange(ctx, u, codeField(req.Code))
+	})
 }
 
 // handleDelete erases the authenticated user's account: 204. A body, if any, is ignored.

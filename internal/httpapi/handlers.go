@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -78,7 +77,7 @@ func handleRegister(accounts Accounts, perIP *keyedLimiter, rt *retries) endpoin
 				return err
 			}
 			w.Header().Set("Location", "/v1/users/me")
-			writeJSON(w, r, http.StatusCreated, newUserResponse(user))
+			writeJSON(w, r, http.StatusCreated, resultBody(user))
 			return nil
 		})
 	}
@@ -98,27 +97,9 @@ func handleMe(auth *authenticator) endpointFunc {
 
 // handleActivate activates the authenticated user's account with the code in the body.
 func handleActivate(accounts Accounts, auth *authenticator, rt *retries) endpointFunc {
-	type request struct {
-		Code json.RawMessage `json:"code"`
-	}
-	return func(w http.ResponseWriter, r *http.Request) error {
-		user, err := auth.user(r)
-		if err != nil {
-			return err
-		}
-		var req request
-		if err := decodeJSON(w, r, &req); err != nil {
-			return err
-		}
-		return rt.run(w, r, user.ID, req, answerWith(http.StatusOK, ""), func(ctx context.Context) error {
-			active, err := accounts.Activate(ctx, user, codeField(req.Code))
-			if err != nil {
-				return err
-			}
-			writeJSON(w, r, http.StatusOK, newUserResponse(active))
-			return nil
-		})
-	}
+	return action(rt, http.StatusOK, "", auth.user, func(ctx context.Context, u registration.User, req codeRequest) (any, error) {
+		return accounts.Activate(ctx, u, codeField(req.Code))
+	})
 }
 
 // handleResend sends the authenticated user a new code: 202 with how long it will be valid.

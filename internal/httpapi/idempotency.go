@@ -58,12 +58,7 @@ type recorded struct {
 func answerWith(status int, location string) func(result any, err error) []byte {
 	return func(result any, err error) []byte {
 		a := recorded{Status: status, ContentType: "application/json", Location: location}
-		switch v := result.(type) {
-		case registration.User:
-			a.Body, _ = json.Marshal(newUserResponse(v))
-		case time.Duration:
-			a.Body, _ = json.Marshal(newCodeSent(v))
-		}
+		a.Body, _ = json.Marshal(resultBody(result))
 		if err != nil {
 			p := newProblem(err)
 			a = recorded{Status: p.Status, ContentType: problemContentType}
