@@ -13,7 +13,7 @@ GO       ?= go
 TOOLS    ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/regapi-tools/bin
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: help build run test lint fmt docker-test failover clean bench bench-smoke bench-scale
+.PHONY: help build run test lint fmt docker-test helm-check failover clean bench bench-smoke bench-scale
 
 ## help: list the targets
 help:
@@ -46,6 +46,10 @@ fmt:
 ## docker-test: the README's Docker path on a real engine (scripts/docker-e2e.sh; --help)
 docker-test:
 	bash scripts/docker-e2e.sh
+
+## helm-check: the Helm chart without a cluster: lint, template, schema, render tests (scripts/helm-check.sh)
+helm-check:
+	bash scripts/helm-check.sh
 
 ## failover: registrations through a planned PostgreSQL failover and a killed primary
 ##           (pg_auto_failover on free ports; scripts/failover.sh --help), the table printed
