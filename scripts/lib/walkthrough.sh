@@ -102,3 +102,50 @@ expect_active() {
   expect_json '"status":"active"' "GET /v1/users/me as $1"
   expect_json "\"email\":\"$1\"" "GET /v1/users/me as $1"
 }
+
+# forgot_password EMAIL PASSWORD NEW_PASSWORD: the README's "forgot your password?" steps. The
+# reset request answers an unknown address exactly as EMAIL; the code from Mailpit sets
+# NEW_PASSWORD, after which PASSWORD fails and a notice without a code arrives.
+forgot_password() {
+  local last known
+  last=$(message_id "$1")
+  request POST /v1/password-resets "{\"email\":\"$1\"}"
+  expect 202 "POST /v1/password-resets (known address)"
+  expect_json '"expires_in_seconds":' "POST /v1/password-resets (known address)"
+  known="$body"
+  request POST /v1/password-resets "{\"email\":\"nobody-$$-$RANDOM@example.com\"}"
+  expect 202 "POST /v1/password-resets (unknown address)"
+  [ "$body" = "$known" ] || fail "reset answers differ: known $known, unknown $body"
+  wait_for_code "$1" 30 "$last"
+  last=$(message_id "$1")
+  request POST /v1/password-resets/confirm \
+    "{\"email\":\"$1\",\"code\":\"$code\",\"password\":\"$3\"}"
+  expect 200 "POST /v1/password-resets/confirm"
+  expect_json '"status":"active"' "POST /v1/password-resets/confirm"
+  request GET /v1/users/me "" "$1:$2"
+  expect 401 "GET /v1/users/me with the password before the reset"
+  expect_active "$1" "$3"
+  wait_for_notice "$1" 30 "$last"
+}
+
+# change_address EMAIL PASSWORD NEW_EMAIL: the README's "change address" steps. The code goes
+# to NEW_EMAIL while EMAIL still signs in; once confirmed, NEW_EMAIL signs in, EMAIL fails,
+# and EMAIL gets a notice naming NEW_EMAIL with its local part masked.
+change_address() {
+  local last masked
+  last=$(message_id "$1")
+  request POST /v1/users/me/email "{\"email\":\"$3\"}" "$1:$2"
+  expect 202 "POST /v1/users/me/email"
+  expect_json '"expires_in_seconds":' "POST /v1/users/me/email"
+  expect_active "$1" "$2"
+  wait_for_code "$3" 30
+  request POST /v1/users/me/email/confirm "{\"code\":\"$code\"}" "$1:$2"
+  expect 200 "POST /v1/users/me/email/confirm"
+  expect_json "\"email\":\"$3\"" "POST /v1/users/me/email/confirm"
+  request GET /v1/users/me "" "$1:$2"
+  expect 401 "GET /v1/users/me with the old address"
+  expect_active "$3" "$2"
+  wait_for_notice "$1" 30 "$last"
+  masked="${3:0:1}***@${3#*@}"
+  printf '%s' "$text" | grep -qF -- "$masked" || fail "the notice to the old address does not name $masked: $text"
+}
