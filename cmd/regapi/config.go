@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regapi/regapi/internal/httpapi"
 	"github.com/regapi/regapi/internal/mail"
 	"github.com/regapi/regapi/internal/outbox"
-	"github.com/regapi/regapi/internal/httpapi"
 	"github.com/regapi/regapi/internal/registration"
 )
 
@@ -165,9 +165,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.AuthFailuresPerAccount = r.integer("AUTH_FAILURES_PER_ACCOUNT", 10, 0, 1<<20)
 	c.EmailTemplates = r.emailTemplates()
+	c.CORSAllowedOrigins = r.origins("CORS_ALLOWED_ORIGINS")
 	c.EventsWebhookURL, c.EventsWebhookSecret = r.eventsWebhook()
 	c.Policy.Events = c.EventsWebhookURL != ""
-	c.CORSAllowedOrigins = r.origins("CORS_ALLOWED_ORIGINS")
 	c.CodeSecret, c.CodeSecretGenerated = r.codeSecret()
 	c.lifecycleSettings = r.lifecycle()
 	r.providerSettings(&c)
