@@ -82,8 +82,6 @@ context_for() {
 
 build_standin() { # IMAGE
   local name="${recipe[$1]:-}"
-  [ -n "$name" ] || { log "no stand-in recipe for $1: add one to $here" >&2; return 1; }
-  have "$BASE" || build_base
   log "building stand-in $1"
   # The classic builder: it needs no BuildKit frontend or buildx, and the recipes are plain.
   DOCKER_BUILDKIT=0 docker build -t "$1" -f "$here/$name.Dockerfile" "$(context_for "$name")" >"$work/$name.log" 2>&1 ||
@@ -93,6 +91,7 @@ build_standin() { # IMAGE
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+missing=()
 for image in $(named_images | sort -u); do
   if have "$image"; then
     standin=$(docker image inspect -f '{{index .Config.Labels "regapi.standin"}}' "$image")
@@ -104,5 +103,20 @@ for image in $(named_images | sort -u); do
     continue
   fi
   [ "$mode" != never ] || { log "$image: pull failed and --standins=never" >&2; exit 1; }
-  build_standin "$image"
+  [ -n "${recipe[$image]:-}" ] || { log "no stand-in recipe for $image: add one to $here" >&2; exit 1; }
+  missing+=("$image")
 done
+[ "${#missing[@]}" -gt 0 ] || exit 0
+have "$BASE" || build_base
+# The stand-ins share only the base: they build at once (mostly apt downloads), each with its
+# own log and context directory.
+pids=()
+for image in "${missing[@]}"; do
+  build_standin "$image" &
+  pids+=($!)
+done
+failed=0
+for pid in "${pids[@]}"; do
+  wait "$pid" || failed=1
+done
+exit "$failed"
