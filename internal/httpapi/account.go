@@ -33,9 +33,9 @@ func resultBody(result any) any {
 
 // action is an endpoint that changes something: it decodes a Req from the body and answers
 // status with what do returns (see resultBody), do's effect and its answer committing
-// together under the request's Idempotency-Key (retries.run). scope says who asks: the
-// authenticated user's id, or "" for an endpoint without Basic Auth, whose check (a rate
-// limit, the credentials) comes first; it returns the user, if any, for do.
+// together under the request's Idempotency-Key (retries.run). scope runs first: it checks
+// who asks (the credentials, or a rate limit for an endpoint without Basic Auth) and returns
+// the user, if any, whose id scopes the key.
 func action[Req any](rt *retries, status int, location string,
 	scope func(r *http.Request) (registration.User, error),
 	do func(ctx context.Context, u registration.User, req Req) (any, error)) endpointFunc {
@@ -66,9 +66,6 @@ func action[Req any](rt *retries, status int, location string,
 type codeRequest struct {
 	Code json.RawMessage `json:"code"`
 }
-
-// anyone is the scope of an endpoint without Basic Auth.
-func anyone(*http.Request) (registration.User, error) { return registration.User{}, nil }
 
 // codeField reads a code sent as a JSON string. It is decoded raw, so that a code of the
 // wrong type (a number loses its leading zeros) is a validation failure of the field rather
