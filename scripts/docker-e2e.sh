@@ -133,6 +133,25 @@ walkthrough() {
   expect_active "$alice" "$password"
 }
 
+# after_signup: the README's walkthrough steps 5 to 10 on an account of their own (alice must
+# stay as she is for the later steps): forgot password, change password, change address,
+# delete.
+after_signup() {
+  local carol="carol-$$@example.com" moved="carol-moved-$$@example.org" pw="purple monkey dishwasher"
+  register "$carol" "$password"
+  wait_for_code "$carol" 30
+  activate "$carol" "$password" "$code"
+  forgot_password "$carol" "$password" "$pw"
+  request PUT /v1/users/me/password "{\"password\":\"$password\"}" "$carol:$pw"
+  expect 204 "PUT /v1/users/me/password"
+  expect_active "$carol" "$password"
+  change_address "$carol" "$password" "$moved"
+  request DELETE /v1/users/me "" "$moved:$password"
+  expect 204 "DELETE /v1/users/me"
+  request GET /v1/users/me "" "$moved:$password"
+  expect 401 "GET /v1/users/me after the deletion"
+}
+
 # test_service runs the compose test service; its go test package lines become the summary.
 test_service() {
   local rc=0
@@ -240,6 +259,7 @@ for ((i = 0; i < ${#setup[@]}; i += 2)); do
 done
 if [ "$failed" = 0 ]; then
   step "walkthrough: register, code from Mailpit, activate, me" walkthrough
+  step "walkthrough after sign-up: forgot password, change password, change address, delete" after_signup
   step "docker compose run --rm test" test_service
   step "--profile worker up --scale worker=2, delivery by workers" workers
   step "docker compose stop: every container exits 0 within 10 s" stop
