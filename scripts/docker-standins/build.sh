@@ -43,7 +43,7 @@ have() { docker image inspect "$1" >/dev/null 2>&1; }
 named_images() {
   sed -n 's/^FROM[[:space:]]\+\([^[:space:]]\+\).*/\1/p' "$root/Dockerfile"
   sed -n 's/^[[:space:]]*image:[[:space:]]*\([^[:space:]]\+\).*/\1/p' "$root/compose.yaml" |
-    grep -v -e "^regapi:" -e "^regapi-test:" -e "^scratch$"
+    grep -v -e "^regapi:" -e "^regapi-signup:" -e "^regapi-test:" -e "^scratch$"
 }
 
 # build_base makes the Debian stand-in: debootstrap's minimal bookworm with the CA
