@@ -20,9 +20,10 @@ var allowedImports = map[string][]string{
 	"internal/mail":             {},
 	"internal/mail/mailpittest": {},
 	"internal/mail/smtptest":    {},
-	"internal/outbox":           {"internal/registration", "internal/mail"},
+	"internal/outage":           {},
+	"internal/outbox":           {"internal/registration", "internal/mail", "internal/outage"},
 	"internal/httpapi":          {"internal/registration"},
-	"internal/postgres":         {"internal/registration", "internal/outbox"},
+	"internal/postgres":         {"internal/registration", "internal/outbox", "internal/outage"},
 	"internal/postgres/pgtest":  {"internal/postgres"},
 }
 
