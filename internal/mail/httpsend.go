@@ -51,7 +51,10 @@ func newHTTPSender(name, rawURL string, client *http.Client, logger *slog.Logger
 		return httpSender{}, errors.New("want an http:// or https:// URL")
 	}
 	if client == nil {
-		client = &http.Client{}
+		// A transport of its own: http.DefaultTransport's idle connections are closed by any
+		// code in the process that calls CloseIdleConnections on it (httptest.Server.Close
+		// does), which would break a send in flight on a reused connection.
+		client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
 	noRedirect := *client
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
