@@ -185,9 +185,16 @@ func (a *app) do(t *testing.T, method, path, body, user, pass string) response {
 	for k, v := range a.header {
 		req.Header[k] = v
 	}
+	return exchange(t, req, body)
+}
+
+// exchange sends req, whose body is body, and returns the answer, failing t unless the request
+// and the answer agree with the served OpenAPI document.
+func exchange(t *testing.T, req *http.Request, body string) response {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)

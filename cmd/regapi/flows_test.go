@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -130,16 +129,7 @@ func (a *app) send(t *testing.T, method, path, body string, header http.Header) 
 		t.Fatal(err)
 	}
 	req.Header = header
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	checkExchange(t, req, []byte(body), resp, raw)
-	out := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
-	_ = json.Unmarshal(raw, &out.body)
-	return out
+	return exchange(t, req, body)
 }
 
 // TestFlowRequestShapes checks what every new endpoint refuses before looking at the body's
