@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-HELM_VERSION=v4.3.2
+# shellcheck source=versions
+. ./versions
 TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/regapi-tools/bin"
 CHART=deploy/helm/regapi
 FULL=deploy/testdata/full-values.yaml

@@ -27,7 +27,6 @@
 # Prints "smoke: N passed, 0 failed" and exits 0 when all is well.
 set -euo pipefail
 
-MAILPIT_VERSION=v1.27.11
 TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/regapi-tools/bin"
 
 with_tests=false
@@ -40,6 +39,8 @@ for arg in "$@"; do
 done
 
 cd "$(dirname "$0")/.."
+# shellcheck source=versions
+. ./versions
 
 passed=0
 say() { printf 'smoke: %s\n' "$*"; }

@@ -25,13 +25,14 @@ for arg in "$@"; do
 done
 
 TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/regapi-tools/bin"
-MAILPIT_VERSION=v1.27.11
+# shellcheck source=versions
+. "$root/versions"
 BASE=regapi-standin/debian:bookworm
 # The images the files name, each with its stand-in's recipe.
 declare -A recipe=(
   [golang:1.26]=golang
   [postgres:17-alpine]=postgres
-  [axllent/mailpit:v1.27.11]=mailpit
+  ["axllent/mailpit:$MAILPIT_VERSION"]=mailpit
   [gcr.io/distroless/static-debian12:nonroot]=distroless
 )
 
@@ -84,7 +85,7 @@ build_standin() { # IMAGE
   local name="${recipe[$1]:-}"
   log "building stand-in $1"
   # The classic builder: it needs no BuildKit frontend or buildx, and the recipes are plain.
-  DOCKER_BUILDKIT=0 docker build -t "$1" -f "$here/$name.Dockerfile" "$(context_for "$name")" >"$work/$name.log" 2>&1 ||
+  DOCKER_BUILDKIT=0 docker build --build-arg "MAILPIT_VERSION=$MAILPIT_VERSION" -t "$1" -f "$here/$name.Dockerfile" "$(context_for "$name")" >"$work/$name.log" 2>&1 ||
     { tail -n 30 "$work/$name.log" >&2; return 1; }
 }
 

@@ -1,7 +1,8 @@
 # Engine and Compose v2 for scripts/docker-e2e.sh (sourced, not run). The caller defines
 # $work (a scratch directory) and $TOOLS (the tools cache).
 
-COMPOSE_VERSION=v2.40.3
+# shellcheck source=versions
+. ./versions
 engine_pid=""
 
 # ensure_engine makes sure a Docker engine answers: when none does, it installs Debian's

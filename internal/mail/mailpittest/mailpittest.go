@@ -97,11 +97,11 @@ func Start(t testing.TB, opts ...Option) Server {
 	if err != nil && os.Getenv("TEST_MAILPIT_URL") != "" {
 		// The shared instance is there, but its flags are not the test's to set.
 		t.Skip("MAILPIT BINARY NOT AVAILABLE: SMTP AUTH or TLS needs a mailpit on PATH " +
-			"(go install github.com/axllent/mailpit@v1.27.11); TEST_MAILPIT_URL cannot take them")
+			"(go install github.com/axllent/mailpit@MAILPIT_VERSION, from the versions file); TEST_MAILPIT_URL cannot take them")
 	}
 	if err != nil {
 		msg := "MAILPIT NOT AVAILABLE: no TEST_MAILPIT_URL and no mailpit on PATH " +
-			"(go install github.com/axllent/mailpit@v1.27.11)"
+			"(go install github.com/axllent/mailpit@MAILPIT_VERSION, from the versions file)"
 		if os.Getenv("TEST_REQUIRE_SERVICES") == "1" {
 			t.Fatal(msg)
 		}
