@@ -244,7 +244,7 @@ func (r *envReader) providerSettings(c *Config) {
 	if _, known := providers[c.MailProvider]; !known || len(r.problems) > before {
 		return
 	}
-	if _, err := newProvider(*c, io.Discard); err != nil {
+	if _, err := newProvider(*c, slog.New(slog.DiscardHandler), io.Discard); err != nil {
 		r.problems = append(r.problems, err)
 	}
 }

@@ -21,16 +21,14 @@ func TestCORSAllowedOrigins(t *testing.T) {
 	// A wildcard or a malformed origin stops serve at start, with one line naming the setting.
 	for _, bad := range []string{"*", "https://*.example.com", "https://app.example.com/", "app.example.com", "https://ok.example.com,null"} {
 		env := envOf(map[string]string{"DATABASE_URL": "postgres://localhost/regapi", "CORS_ALLOWED_ORIGINS": bad})
-		var stderr strings.Builder
-		err := run(context.Background(), []string{"serve"}, env, &stderr, &stderr)
+		var stdout, stderr strings.Builder
+		err := run(context.Background(), []string{"serve"}, env, &stdout, &stderr)
 		if err == nil || !strings.Contains(err.Error(), "CORS_ALLOWED_ORIGINS") {
 			t.Errorf("CORS_ALLOWED_ORIGINS=%q: serve returned %v", bad, err)
 			continue
 		}
-		var out strings.Builder
-		printError(&out, err)
-		if got := strings.Count(out.String(), "\n"); got != 1 {
-			t.Errorf("CORS_ALLOWED_ORIGINS=%q: %d lines, want one:\n%s", bad, got, out.String())
+		if got := strings.Count(stderr.String(), "\n"); got != 1 || stdout.Len() != 0 {
+			t.Errorf("CORS_ALLOWED_ORIGINS=%q: %d lines on stderr, want one:\n%s\nstdout: %s", bad, got, stderr.String(), stdout.String())
 		}
 	}
 }

@@ -25,7 +25,7 @@ import (
 const shutdownTimeout = 7 * time.Second
 
 // newAPI builds the HTTP API on store, with the records of idempotent requests in retries.
-func newAPI(ctx context.Context, cfg Config, logger *slog.Logger, store *postgres.Accounts,
+func newAPI(ctx context.Context, cfg Config, logger *slog.Logger, store *postgres.AccountStore,
 	retries *postgres.IdempotencyKeys, keys *registration.CodeKeys, reg *prometheus.Registry) (*httpapi.Server, error) {
 	svc, err := registration.NewService(ctx, store, newHasher(cfg, reg), keys, cfg.Policy, time.Now)
 	if err != nil {

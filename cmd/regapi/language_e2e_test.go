@@ -91,13 +91,11 @@ func TestBrokenTemplateStopsStart(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": "postgres://regapi@localhost/regapi", "CODE_SECRET": testSecret,
 		"HTTP_ADDR": "127.0.0.1:0", "EMAIL_TEMPLATES_DIR": dir}
 	for _, cmd := range []string{"serve", "worker"} {
-		var out syncBuffer
-		err := run(t.Context(), []string{cmd}, func(k string) string { return env[k] }, &out, &out)
-		var line strings.Builder
-		printError(&line, err)
+		var out, line syncBuffer
+		err := run(t.Context(), []string{cmd}, func(k string) string { return env[k] }, &out, &line)
 		if err == nil || !strings.Contains(line.String(), "EMAIL_TEMPLATES_DIR: "+file+": ") ||
 			!strings.Contains(line.String(), `no entry for key "Prenom"`) || strings.Count(line.String(), "\n") != 1 {
-			t.Errorf("%s: error line %q, want one naming %s", cmd, line.String(), file)
+			t.Errorf("%s: stderr %q, want one line naming %s", cmd, line.String(), file)
 		}
 		if out.String() != "" {
 			t.Errorf("%s wrote before refusing: %s", cmd, out.String())

@@ -54,7 +54,6 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		printError(os.Stderr, err)
 		if errors.Is(err, errUsage) {
 			os.Exit(2)
 		}
@@ -63,9 +62,20 @@ func main() {
 }
 
 // run executes the command in args. It reads settings only through getenv and writes only to
-// stdout and stderr, so tests run whole commands in-process. It returns when the command is
-// done or, for serve and worker, after ctx is cancelled and shutdown completed.
+// stdout and stderr, so tests run whole commands in-process: what the command prints and logs
+// goes to stdout, and the error that ends it, as one line, to stderr. It returns when the
+// command is done or, for serve and worker, after ctx is cancelled and shutdown completed;
+// the error it returns decides the exit status.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	err := runCommand(ctx, args, getenv, stdout)
+	if err != nil {
+		printError(stderr, err)
+	}
+	return err
+}
+
+// runCommand runs the command in args for run.
+func runCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: no command given", errUsage)
 	}
@@ -111,9 +121,9 @@ func runWithConfig(ctx context.Context, cmd string, rest []string, getenv func(s
 	}
 	switch cmd {
 	case "serve":
-		return serve(ctx, cfg, stdout, true)
+		return serve(ctx, cfg, stdout)
 	case "worker":
-		return serve(ctx, cfg, stdout, false)
+		return worker(ctx, cfg, stdout)
 	case "cleanup":
 		return cleanup(ctx, cfg, stdout)
 	case "outbox":

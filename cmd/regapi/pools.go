@@ -54,13 +54,13 @@ type pools struct {
 	main, dispatcher *pgxpool.Pool
 }
 
-// openPools opens the pools of serve (withHTTP) or worker.
-func openPools(ctx context.Context, databaseURL string, logger *slog.Logger, withHTTP bool) (pools, error) {
+// openPools opens the pools of serve (withAPI) or worker.
+func openPools(ctx context.Context, databaseURL string, logger *slog.Logger, withAPI bool) (pools, error) {
 	main, err := openPool(ctx, databaseURL, logger, boundSessions)
 	if err != nil {
 		return pools{}, err
 	}
-	if !withHTTP {
+	if !withAPI {
 		return pools{main: main, dispatcher: main}, nil
 	}
 	pcfg := main.Config()

@@ -34,13 +34,13 @@ var providers = map[string]func(cfg Config, logger *slog.Logger, stdout io.Write
 // providerNames lists the values MAIL_PROVIDER accepts.
 func providerNames() []string { return slices.Sorted(maps.Keys(providers)) }
 
-// newProvider returns the email provider cfg names, logging to stdout at cfg's level.
-func newProvider(cfg Config, stdout io.Writer) (mail.Provider, error) {
+// newProvider returns the email provider cfg names, which logs to logger; the log provider
+// prints emails to stdout.
+func newProvider(cfg Config, logger *slog.Logger, stdout io.Writer) (mail.Provider, error) {
 	build, ok := providers[cfg.MailProvider]
 	if !ok {
 		return nil, fmt.Errorf("MAIL_PROVIDER: want one of %v, got %q", providerNames(), cfg.MailProvider)
 	}
-	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	return build(cfg, logger, stdout)
 }
 

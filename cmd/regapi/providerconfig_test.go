@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func TestProviderSettingsLoad(t *testing.T) {
 			t.Errorf("%v: %v", env, err)
 			continue
 		}
-		if _, err := newProvider(cfg, io.Discard); err != nil {
+		if _, err := newProvider(cfg, slog.New(slog.DiscardHandler), io.Discard); err != nil {
 			t.Errorf("%v: newProvider: %v", env, err)
 		}
 	}

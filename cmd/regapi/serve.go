@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,54 +20,80 @@ import (
 	"github.com/regapi/regapi/internal/registration"
 )
 
-// serve runs `regapi serve` (withHTTP) or `regapi worker` until ctx is cancelled or one of
-// its parts fails. Every long-running part runs under one errgroup: the HTTP server, the
-// email dispatcher with its wake-up listener and delivery batching, the NOTIFY sender and
-// retention. The first failure cancels the others and is the exit error, so a port that
-// cannot be bound ends the process at once.
-func serve(ctx context.Context, cfg Config, stdout io.Writer, withHTTP bool) error {
-	logger := newLogger(cfg, stdout)
-	var ln net.Listener
-	if withHTTP {
-		// Bound first: a taken port is the commonest start-up failure, and nothing else has
-		// started yet that would have to be stopped.
-		var err error
-		if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
-		}
-		defer ln.Close()
+// serve runs `regapi serve` until ctx is cancelled or one of its parts fails: the HTTP API,
+// with the NOTIFY sender that wakes dispatchers after commits, beside the parts it shares
+// with worker.
+func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
+	// Bound first: a taken port is the commonest start-up failure, and nothing else has
+	// started yet that would have to be stopped.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
+	defer ln.Close()
+	p, err := startParts(ctx, cfg, stdout, true)
+	if err != nil {
+		return err
+	}
+	defer p.pools.close() // after every part has returned: Wait comes first
+	notifier := postgres.NewNotifier(p.pools.main)
+	p.g.Go(func() error { return notifier.Run(p.ctx) })
+	api, err := newAPI(p.ctx, cfg, p.logger, postgres.NewAccountStore(p.pools.main, notifier.Wake),
+		postgres.NewIdempotencyKeys(p.pools.main), p.keys, p.reg)
+	if err != nil {
+		return errors.Join(err, stopGroup(p.g))
+	}
+	p.g.Go(func() error { return serveHTTP(p.ctx, api, ln, p.logger, cfg) })
+	return p.g.Wait()
+}
+
+// worker runs `regapi worker`, the parts serve shares without the HTTP API, until ctx is
+// cancelled or one of them fails.
+func worker(ctx context.Context, cfg Config, stdout io.Writer) error {
+	p, err := startParts(ctx, cfg, stdout, false)
+	if err != nil {
+		return err
+	}
+	defer p.pools.close() // after every part has returned: Wait comes first
+	p.logger.Info("email dispatcher started", "provider", cfg.MailProvider)
+	return p.g.Wait()
+}
+
+// parts is what serve and worker share. Every long-running part runs under g: the email
+// dispatcher with its wake-up listener and delivery batching, retention, and what serve adds.
+// The first failure cancels ctx, which the others run under, and is the exit error, so a
+// part that cannot start ends the process at once.
+type parts struct {
+	ctx    context.Context
+	g      *errgroup.Group
+	logger *slog.Logger
+	keys   *registration.CodeKeys
+	pools  pools
+	reg    *prometheus.Registry
+}
+
+// startParts builds the parts serve and worker share and starts them in a new group.
+// withAPI sizes the database pools for a process that also serves the API.
+func startParts(ctx context.Context, cfg Config, stdout io.Writer, withAPI bool) (*parts, error) {
+	logger := newLogger(cfg, stdout)
 	keys, err := codeKeys(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	provider, err := newProvider(cfg, stdout)
+	provider, err := newProvider(cfg, logger, stdout)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	pools, err := openPools(ctx, cfg.DatabaseURL, logger, withHTTP)
+	pools, err := openPools(ctx, cfg.DatabaseURL, logger, withAPI)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer pools.close() // after every part has returned: Wait comes first
-	reg := newRegistry(pools.main, logger)
-	g, gctx := errgroup.WithContext(ctx)
-	retention := newRetention(pools.main, cfg, logger, reg)
-	g.Go(func() error { return retention.Run(gctx) })
-	startDispatcher(gctx, g, cfg, pools.dispatcher, provider, keys, logger, reg)
-	if !withHTTP {
-		logger.Info("email dispatcher started", "provider", cfg.MailProvider)
-		return g.Wait()
-	}
-	notifier := postgres.NewNotifier(pools.main)
-	g.Go(func() error { return notifier.Run(gctx) })
-	api, err := newAPI(gctx, cfg, logger, postgres.NewAccounts(pools.main, notifier.Wake),
-		postgres.NewIdempotencyKeys(pools.main), keys, reg)
-	if err != nil {
-		return errors.Join(err, stopGroup(g))
-	}
-	g.Go(func() error { return serveHTTP(gctx, api, ln, logger, cfg) })
-	return g.Wait()
+	p := &parts{logger: logger, keys: keys, pools: pools, reg: newRegistry(pools.main, logger)}
+	p.g, p.ctx = errgroup.WithContext(ctx)
+	retention := newRetention(pools.main, cfg, logger, p.reg)
+	p.g.Go(func() error { return retention.Run(p.ctx) })
+	startDispatcher(p.ctx, p.g, cfg, pools.dispatcher, provider, keys, logger, p.reg)
+	return p, nil
 }
 
 // newLogger returns the JSON logger of serve and worker, warning when CODE_SECRET was made up.
@@ -127,11 +152,7 @@ var errStartup = errors.New("start-up failed")
 
 // codeKeys returns the code keys of cfg: CODE_SECRET, and the retired CODE_SECRET_PREVIOUS.
 func codeKeys(cfg Config) (*registration.CodeKeys, error) {
-	previous := make([]string, len(cfg.CodeSecretsPrevious))
-	for i, secret := range cfg.CodeSecretsPrevious {
-		previous[i] = hex.EncodeToString(secret)
-	}
-	return registration.NewCodeKeys(hex.EncodeToString(cfg.CodeSecret), previous)
+	return registration.NewCodeKeys(cfg.CodeSecret, cfg.CodeSecretsPrevious)
 }
 
 // newRetention returns the retention rules of cfg, applied to the database behind pool.

@@ -81,7 +81,7 @@ func codeField(raw json.RawMessage) string {
 
 // handleRequestPasswordReset sends a reset code to the address if it holds an account: 202
 // with how long a code is valid, whatever the address.
-func handleRequestPasswordReset(accounts Accounts, perIP *keyedLimiter, rt *retries) endpointFunc {
+func handleRequestPasswordReset(accounts AccountService, perIP *keyedLimiter, rt *retries) endpointFunc {
 	type request struct {
 		Email string `json:"email"`
 	}
@@ -96,7 +96,7 @@ func handleRequestPasswordReset(accounts Accounts, perIP *keyedLimiter, rt *retr
 // handleConfirmPasswordReset sets a new password with a reset code: 200 with the user. A
 // wrong code spends one of the client IP's failed attempts, the budget Basic Auth failures
 // draw on too.
-func handleConfirmPasswordReset(accounts Accounts, failures *keyedLimiter, rt *retries) endpointFunc {
+func handleConfirmPasswordReset(accounts AccountService, failures *keyedLimiter, rt *retries) endpointFunc {
 	type request struct {
 		Email    string          `json:"email"`
 		Code     json.RawMessage `json:"code"`
@@ -129,7 +129,7 @@ func handleConfirmPasswordReset(accounts Accounts, failures *keyedLimiter, rt *r
 }
 
 // handleChangePassword replaces the authenticated user's password: 204.
-func handleChangePassword(accounts Accounts, auth *authenticator) endpointFunc {
+func handleChangePassword(accounts AccountService, auth *authenticator) endpointFunc {
 	type request struct {
 		Password string `json:"password"`
 	}
@@ -152,7 +152,7 @@ func handleChangePassword(accounts Accounts, auth *authenticator) endpointFunc {
 
 // handleRequestEmailChange sends a code to the address the authenticated user wants to move
 // to: 202 with how long it is valid.
-func handleRequestEmailChange(accounts Accounts, auth *authenticator, rt *retries) endpointFunc {
+func handleRequestEmailChange(accounts AccountService, auth *authenticator, rt *retries) endpointFunc {
 	type request struct {
 		Email string `json:"email"`
 	}
@@ -163,14 +163,14 @@ func handleRequestEmailChange(accounts Accounts, auth *authenticator, rt *retrie
 
 // handleConfirmEmailChange moves the authenticated user's account to the new address with
 // the code sent there: 200 with the user.
-func handleConfirmEmailChange(accounts Accounts, auth *authenticator, rt *retries) endpointFunc {
+func handleConfirmEmailChange(accounts AccountService, auth *authenticator, rt *retries) endpointFunc {
 	return action(rt, http.StatusOK, "", auth.user, func(ctx context.Context, u registration.User, req codeRequest) (any, error) {
 		return accounts.ConfirmEmailChange(ctx, u, codeField(req.Code))
 	})
 }
 
 // handleDelete erases the authenticated user's account: 204. A body, if any, is ignored.
-func handleDelete(accounts Accounts, auth *authenticator) endpointFunc {
+func handleDelete(accounts AccountService, auth *authenticator) endpointFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		user, err := auth.user(r)
 		if err != nil {

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -15,7 +17,7 @@ const accountFailureWindow = 15 * time.Minute
 // authenticator checks the Basic Auth credentials of the /v1/users/me… endpoints, and limits
 // failed attempts per client IP and, more tightly, per account and client IP.
 type authenticator struct {
-	accounts Accounts
+	accounts AccountService
 	failures *keyedLimiter
 	// perAccount is keyed by account and client together, so that failures from one client
 	// never throttle the account's owner elsewhere.
@@ -67,3 +69,28 @@ func basicAuth(r *http.Request) (email, password string, ok bool) {
 	}
 	return r.BasicAuth()
 }
+
+// readBodyFirst reads r's body into memory, at most one byte past maxBodyBytes, and gives it
+// back to r as its body, with any read error after it, for decodeJSON to judge as before.
+//
+// The server notices that a client hung up, and cancels the request's context, only once the
+// handler has read the body. An activation waiting in the password hashing queue with its
+// body unread would keep its place after its client gave up, and be hashed for nobody: under
+// overload, that is a whole queue of wasted hashes. Reading the body first changes nothing
+// the client is told, since it is still judged after the credentials.
+func readBodyFirst(r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	var rest io.Reader = bytes.NewReader(data)
+	if err != nil {
+		rest = io.MultiReader(rest, failingReader{err})
+	}
+	r.Body = io.NopCloser(rest)
+}
+
+// failingReader fails every read with err.
+type failingReader struct{ err error }
+
+func (f failingReader) Read([]byte) (int, error) { return 0, f.err }

@@ -70,7 +70,7 @@ func (s flowStore) Account(_ context.Context, email string) (registration.Accoun
 
 // newFlowFuzzServer is newFuzzServer over flowStore.
 func newFlowFuzzServer(f testing.TB) http.Handler {
-	keys, err := registration.NewCodeKeys(strings.Repeat("07", registration.SecretSize), nil)
+	keys, err := registration.NewCodeKeys(bytes.Repeat([]byte{7}, registration.SecretSize), nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -73,7 +73,7 @@ func (fuzzHasher) NeedsRehash(string) bool { return false }
 // newFuzzServer returns the API over the real service and fuzzStore, without rate limits, so
 // that the answer depends on the input alone.
 func newFuzzServer(f testing.TB) http.Handler {
-	keys, err := registration.NewCodeKeys(strings.Repeat("07", registration.SecretSize), nil)
+	keys, err := registration.NewCodeKeys(bytes.Repeat([]byte{7}, registration.SecretSize), nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -57,7 +57,7 @@ func endpoint(outcomes *prometheus.CounterVec, f endpointFunc) http.Handler {
 }
 
 // handleRegister creates a pending account: 201 with the user and its Location.
-func handleRegister(accounts Accounts, perIP *keyedLimiter, rt *retries) endpointFunc {
+func handleRegister(accounts AccountService, perIP *keyedLimiter, rt *retries) endpointFunc {
 	type request struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
@@ -96,7 +96,7 @@ func handleMe(auth *authenticator) endpointFunc {
 }
 
 // handleActivate activates the authenticated user's account with the code in the body.
-func handleActivate(accounts Accounts, auth *authenticator, rt *retries) endpointFunc {
+func handleActivate(accounts AccountService, auth *authenticator, rt *retries) endpointFunc {
 	return action(rt, http.StatusOK, "", auth.user, func(ctx context.Context, u registration.User, req codeRequest) (any, error) {
 		return accounts.Activate(ctx, u, codeField(req.Code))
 	})
@@ -104,7 +104,7 @@ func handleActivate(accounts Accounts, auth *authenticator, rt *retries) endpoin
 
 // handleResend sends the authenticated user a new code: 202 with how long it will be valid.
 // The request body, if any, is ignored.
-func handleResend(accounts Accounts, auth *authenticator, rt *retries) endpointFunc {
+func handleResend(accounts AccountService, auth *authenticator, rt *retries) endpointFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		user, err := auth.user(r)
 		if err != nil {

@@ -11,7 +11,7 @@ import (
 // openapi.yaml, which must change together with this list.
 func addRoutes(
 	mux *http.ServeMux,
-	accounts Accounts,
+	accounts AccountService,
 	auth *authenticator,
 	perIP *keyedLimiter,
 	ready readiness,

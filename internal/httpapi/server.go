@@ -17,10 +17,10 @@ import (
 	"github.com/regapi/regapi/internal/registration"
 )
 
-// Accounts is what the API needs from the registration service; *registration.Service
+// AccountService is what the API needs from the registration service; *registration.Service
 // implements it. Errors are the registration package's: sentinels, *registration.ValidationError
 // and *registration.RetryError.
-type Accounts interface {
+type AccountService interface {
 	// Register creates a pending account whose emails are written in lang and queues its
 	// activation email.
 	Register(ctx context.Context, email, password string, lang registration.Language) (registration.User, error)
@@ -73,7 +73,7 @@ type Server struct {
 // whatever else reg holds, at /metrics; it panics if reg already holds metrics of those names.
 // Every line it logs for a request goes through logger, tagged with the request's id.
 // Options (AllowOrigins) change the defaults.
-func NewServer(logger *slog.Logger, accounts Accounts, health Pinger, limits Limits, reg *prometheus.Registry, opts ...Option) *Server {
+func NewServer(logger *slog.Logger, accounts AccountService, health Pinger, limits Limits, reg *prometheus.Registry, opts ...Option) *Server {
 	o := options{origins: map[string]bool{}}
 	for _, opt := range opts {
 		opt(&o)

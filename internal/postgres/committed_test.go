@@ -10,12 +10,12 @@ import (
 	"github.com/regapi/regapi/internal/registration"
 )
 
-// NewAccounts' committed is called after each transaction that committed an email, and only then.
+// NewAccountStore' committed is called after each transaction that committed an email, and only then.
 func TestCommittedFollowsEachCommittedEmail(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, defaultPolicy)
 	var calls atomic.Int32
-	e.accounts = postgres.NewAccounts(e.pool, func() { calls.Add(1) })
+	e.accounts = postgres.NewAccountStore(e.pool, func() { calls.Add(1) })
 	svc := e.service(t, e.keys)
 	ctx := context.Background()
 	u, err := svc.Register(ctx, "committed@example.com", "correct horse battery", registration.English)

@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -79,7 +78,7 @@ func openPool(t *testing.T, url string) *pgxpool.Pool {
 // env is the stores on a database of their own with a service on top of the accounts.
 type env struct {
 	pool     *pgxpool.Pool
-	accounts *postgres.Accounts
+	accounts *postgres.AccountStore
 	svc      *registration.Service
 	keys     *registration.CodeKeys
 	clock    *clock
@@ -98,7 +97,7 @@ func newEnv(t *testing.T, policy registration.Policy) *env {
 	done := make(chan error, 1)
 	go func() { done <- notifier.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	e := &env{pool: pool, accounts: postgres.NewAccounts(pool, notifier.Wake), keys: keys, clock: newClock()}
+	e := &env{pool: pool, accounts: postgres.NewAccountStore(pool, notifier.Wake), keys: keys, clock: newClock()}
 	e.svc, err = registration.NewService(context.Background(), e.accounts, fakeHasher{}, keys, policy, e.clock.Now)
 	if err != nil {
 		t.Fatal(err)
@@ -107,10 +106,10 @@ func newEnv(t *testing.T, policy registration.Policy) *env {
 }
 
 // randomSecret returns a fresh code secret, hex-encoded as CODE_SECRET holds it.
-func randomSecret() string {
+func randomSecret() []byte {
 	b := make([]byte, registration.SecretSize)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails
-	return hex.EncodeToString(b)
+	return b
 }
 
 // register registers email with a fixed password and fails t if that does not work.

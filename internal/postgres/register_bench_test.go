@@ -19,7 +19,7 @@ func BenchmarkRegister(b *testing.B) {
 		b.Fatal(err)
 	}
 	c := newClock()
-	svc, err := registration.NewService(context.Background(), postgres.NewAccounts(pool, nil), fakeHasher{}, keys, defaultPolicy, c.Now)
+	svc, err := registration.NewService(context.Background(), postgres.NewAccountStore(pool, nil), fakeHasher{}, keys, defaultPolicy, c.Now)
 	if err != nil {
 		b.Fatal(err)
 	}

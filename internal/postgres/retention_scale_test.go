@@ -126,7 +126,7 @@ func startRegistrations(b *testing.B, pool *pgxpool.Pool) *registrationLoad {
 	if err != nil {
 		b.Fatal(err)
 	}
-	svc, err := registration.NewService(context.Background(), postgres.NewAccounts(pool, nil), fakeHasher{}, keys, defaultPolicy, time.Now)
+	svc, err := registration.NewService(context.Background(), postgres.NewAccountStore(pool, nil), fakeHasher{}, keys, defaultPolicy, time.Now)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func TestRotationKeepsCodesAndQueuedEmails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	after, err := registration.NewCodeKeys(randomSecret(), []string{old})
+	after, err := registration.NewCodeKeys(randomSecret(), [][]byte{old})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,7 +114,7 @@ func countingPool(t *testing.T) (*pgxpool.Pool, *wireCounter) {
 func TestRequestRoundTrips(t *testing.T) {
 	t.Parallel()
 	pool, counter := countingPool(t)
-	e := &env{pool: pool, accounts: postgres.NewAccounts(pool, nil), clock: newClock()}
+	e := &env{pool: pool, accounts: postgres.NewAccountStore(pool, nil), clock: newClock()}
 	var err error
 	if e.keys, err = registration.NewCodeKeys(randomSecret(), nil); err != nil {
 		t.Fatal(err)

@@ -9,12 +9,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
-	"strings"
 )
 
 // SecretSize is the size in bytes of a deployment secret behind activation codes.
@@ -43,14 +41,12 @@ type codeKey struct {
 }
 
 // NewCodeKeys derives the code keys from current and the retired secrets previous, each
-// 2*SecretSize hex characters (as CODE_SECRET and CODE_SECRET_PREVIOUS hold them). Empty
-// entries of previous and repeats of a secret are ignored. It returns an error naming the
-// first malformed secret.
-func NewCodeKeys(current string, previous []string) (*CodeKeys, error) {
+// SecretSize bytes. Empty entries of previous and repeats of a secret are ignored. It returns
+// an error naming the first secret of another size.
+func NewCodeKeys(current []byte, previous [][]byte) (*CodeKeys, error) {
 	k := &CodeKeys{}
-	for i, s := range append([]string{current}, previous...) {
-		s = strings.TrimSpace(s)
-		if i > 0 && s == "" {
+	for i, s := range append([][]byte{current}, previous...) {
+		if i > 0 && len(s) == 0 {
 			continue
 		}
 		key, err := deriveKey(s)
@@ -67,11 +63,10 @@ func NewCodeKeys(current string, previous []string) (*CodeKeys, error) {
 	return k, nil
 }
 
-// deriveKey derives the keys of one hex-encoded secret.
-func deriveKey(secretHex string) (codeKey, error) {
-	secret, err := hex.DecodeString(secretHex)
-	if err != nil || len(secret) != SecretSize {
-		return codeKey{}, fmt.Errorf("want %d hex characters", 2*SecretSize)
+// deriveKey derives the keys of one secret.
+func deriveKey(secret []byte) (codeKey, error) {
+	if len(secret) != SecretSize {
+		return codeKey{}, fmt.Errorf("want %d bytes, got %d", SecretSize, len(secret))
 	}
 	macKey, err := hkdf.Key(sha256.New, secret, nil, "regapi code hash", 32)
 	if err != nil {

@@ -74,7 +74,7 @@ func TestSealOpen(t *testing.T) {
 	if _, err := keys.Open(sealed, keys.ID()); !errors.Is(err, ErrUnsealable) {
 		t.Fatalf("Open of a damaged payload: got %v, want ErrUnsealable", err)
 	}
-	if _, err := NewCodeKeys("abcd", nil); err == nil {
+	if _, err := NewCodeKeys([]byte("abcd"), nil); err == nil {
 		t.Fatal("NewCodeKeys accepted a short secret")
 	}
 }

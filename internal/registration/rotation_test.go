@@ -11,7 +11,7 @@ import (
 // retired secret alone, as processes had them before the rotation.
 func rotated(t *testing.T) (now, before *CodeKeys) {
 	t.Helper()
-	now, err := NewCodeKeys(secretOf(2), []string{secretOf(1)})
+	now, err := NewCodeKeys(secretOf(2), [][]byte{secretOf(1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func TestIDsListTheCurrentSecretFirst(t *testing.T) {
 	if len(ids) != 2 || !bytes.Equal(ids[0], now.ID()) || !bytes.Equal(ids[1], before.ID()) || bytes.Equal(ids[0], ids[1]) {
 		t.Fatalf("IDs = %x, want current %x then previous %x", ids, now.ID(), before.ID())
 	}
-	again, err := NewCodeKeys(secretOf(2), []string{"", secretOf(2), " " + secretOf(1) + " ", secretOf(1)})
+	again, err := NewCodeKeys(secretOf(2), [][]byte{nil, secretOf(2), secretOf(1), secretOf(1)})
 	if err != nil || len(again.IDs()) != 2 {
 		t.Fatalf("blank and repeated secrets: %d ids, %v; want 2", len(again.IDs()), err)
 	}
@@ -37,12 +37,12 @@ func TestIDsListTheCurrentSecretFirst(t *testing.T) {
 
 func TestMalformedPreviousSecretIsRefused(t *testing.T) {
 	t.Parallel()
-	for _, prev := range []string{"abcd", secretOf(1) + "00", "zz" + secretOf(1)[2:]} {
-		if _, err := NewCodeKeys(secretOf(2), []string{prev}); err == nil {
-			t.Errorf("NewCodeKeys accepted previous secret %q", prev)
+	for _, prev := range [][]byte{[]byte("abcd"), append(secretOf(1), 0), secretOf(1)[1:]} {
+		if _, err := NewCodeKeys(secretOf(2), [][]byte{prev}); err == nil {
+			t.Errorf("NewCodeKeys accepted previous secret %x", prev)
 		}
 	}
-	if _, err := NewCodeKeys("", nil); err == nil {
+	if _, err := NewCodeKeys(nil, nil); err == nil {
 		t.Error("NewCodeKeys accepted an empty current secret")
 	}
 }

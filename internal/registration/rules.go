@@ -58,9 +58,9 @@ func (p Policy) checkCooldown(acct *Account, kind CodeKind, now time.Time) error
 	return nil
 }
 
-// activate applies one activation attempt with code to the account of a at now. A wrong code
-// is counted on a, to be saved whatever the outcome.
-func (p Policy) activate(a *Address, code string, now time.Time, keys *CodeKeys) error {
+// tryActivationCode applies one activation attempt with code to the account of a at now. A
+// wrong code is counted on a, to be saved whatever the outcome.
+func (p Policy) tryActivationCode(a *Address, code string, now time.Time, keys *CodeKeys) error {
 	if a.Account.User.Status == StatusActive {
 		return ErrAlreadyActive
 	}

@@ -1,10 +1,9 @@
 package registration
 
 import (
+	"bytes"
 	"errors"
-	"fmt"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 )
@@ -15,7 +14,7 @@ var (
 )
 
 // secretOf returns a hex-encoded secret made of SecretSize bytes b.
-func secretOf(b byte) string { return strings.Repeat(fmt.Sprintf("%02x", b), SecretSize) }
+func secretOf(b byte) []byte { return bytes.Repeat([]byte{b}, SecretSize) }
 
 func testKeys(t *testing.T) *CodeKeys {
 	t.Helper()
@@ -71,7 +70,7 @@ func TestActivate(t *testing.T) {
 				acct.User.Status = StatusActive
 			}
 			a := &Address{Email: acct.User.Email, Account: acct}
-			err := policy.activate(a, tt.code, tt.at, keys)
+			err := policy.tryActivationCode(a, tt.code, tt.at, keys)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("activate: got %v, want %v", err, tt.want)
 			}
@@ -91,14 +90,14 @@ func TestActivateCountsWrongTries(t *testing.T) {
 	acct := pendingAccount(keys, true)
 	a := &Address{Email: acct.User.Email, Account: acct}
 	for i := 1; i <= policy.MaxAttempts; i++ {
-		if err := policy.activate(a, "0000", t0.Add(2*time.Second), keys); !errors.Is(err, ErrInvalidCode) {
+		if err := policy.tryActivationCode(a, "0000", t0.Add(2*time.Second), keys); !errors.Is(err, ErrInvalidCode) {
 			t.Fatalf("try %d: got %v, want ErrInvalidCode", i, err)
 		}
 		if acct.Code(CodeActivation).Attempts != i {
 			t.Fatalf("try %d: attempts = %d", i, acct.Code(CodeActivation).Attempts)
 		}
 	}
-	if err := policy.activate(a, "1234", t0.Add(2*time.Second), keys); !errors.Is(err, ErrTooManyAttempts) {
+	if err := policy.tryActivationCode(a, "1234", t0.Add(2*time.Second), keys); !errors.Is(err, ErrTooManyAttempts) {
 		t.Fatalf("right code after the limit: got %v, want ErrTooManyAttempts", err)
 	}
 	if acct.Code(CodeActivation).Attempts != policy.MaxAttempts {

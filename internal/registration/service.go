@@ -113,7 +113,7 @@ func (s *Service) Activate(ctx context.Context, u User, code string) (User, erro
 		}
 		// A wrong code must be saved as an attempt, so the outcome is not fn's error.
 		now := s.now()
-		outcome = s.policy.activate(a, code, now, s.keys)
+		outcome = s.policy.tryActivationCode(a, code, now, s.keys)
 		user = a.Account.User
 		record(ctx, a, user, outcome)
 		if outcome != nil {

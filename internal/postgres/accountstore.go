@@ -1,8 +1,8 @@
 // Package postgres keeps regapi's data in PostgreSQL with hand-written SQL on pgx: addresses,
 // accounts, activation codes and the email outbox, plus the embedded schema migrations.
 //
-// The domain decides and this package owns the transactions: Accounts.UpdateAddress locks an
-// address, hands its state to a domain function and writes the changes that function
+// The domain decides and this package owns the transactions: AccountStore.UpdateAddress locks
+// an address, hands its state to a domain function and writes the changes that function
 // recorded, all in one transaction.
 package postgres
 
@@ -19,20 +19,20 @@ import (
 	"github.com/regapi/regapi/internal/registration"
 )
 
-// Accounts is the PostgreSQL implementation of registration.Store: addresses, accounts and
-// their codes, and the outgoing emails committed with them.
-type Accounts struct {
+// AccountStore is the PostgreSQL implementation of registration.Store: addresses, accounts
+// and their codes, and the outgoing emails committed with them.
+type AccountStore struct {
 	pool      *pgxpool.Pool
 	committed func()
 }
 
-var _ registration.Store = (*Accounts)(nil)
+var _ registration.Store = (*AccountStore)(nil)
 
-// NewAccounts returns the accounts store on the database behind pool, whose schema must be
-// migrated. committed, when not nil, is called after each transaction that committed an
+// NewAccountStore returns the account store on the database behind pool, whose schema must
+// be migrated. committed, when not nil, is called after each transaction that committed an
 // outgoing email (to wake the dispatchers); it must not block.
-func NewAccounts(pool *pgxpool.Pool, committed func()) *Accounts {
-	return &Accounts{pool: pool, committed: committed}
+func NewAccountStore(pool *pgxpool.Pool, committed func()) *AccountStore {
+	return &AccountStore{pool: pool, committed: committed}
 }
 
 // pingSQL reads nothing but takes, as every request does, a shared lock on the tables that
@@ -42,7 +42,7 @@ const pingSQL = `SELECT FROM users, outbox LIMIT 0`
 
 // Ping checks that the database answers a request's statement within ctx, for readiness
 // probes. It returns the connection or query error when it does not.
-func (s *Accounts) Ping(ctx context.Context) error {
+func (s *AccountStore) Ping(ctx context.Context) error {
 	if _, err := s.pool.Exec(ctx, pingSQL); err != nil {
 		return fmt.Errorf("ping database: %w", err)
 	}
@@ -55,21 +55,21 @@ func (s *Accounts) Ping(ctx context.Context) error {
 // outbox is due at once, and committed is called after the commit. An error from fn is
 // returned unchanged; a unique violation on the account's email becomes
 // registration.ErrEmailTaken; other errors are database errors, wrapped.
-func (s *Accounts) UpdateAddress(ctx context.Context, email string, fn func(*registration.Address) error) error {
+func (s *AccountStore) UpdateAddress(ctx context.Context, email string, fn func(*registration.Address) error) error {
 	return s.update(ctx, []string{email}, func(a []*registration.Address) error { return fn(a[0]) })
 }
 
 // UpdateAddresses implements registration.Store: it is UpdateAddress for two distinct
 // addresses, locked in lexical order (so that two callers never wait on each other in a
 // cycle), and writes from's changes, then to's.
-func (s *Accounts) UpdateAddresses(ctx context.Context, from, to string, fn func(from, to *registration.Address) error) error {
+func (s *AccountStore) UpdateAddresses(ctx context.Context, from, to string, fn func(from, to *registration.Address) error) error {
 	if from == to {
 		return fmt.Errorf("update addresses: %q twice", from)
 	}
 	return s.update(ctx, []string{from, to}, func(a []*registration.Address) error { return fn(a[0], a[1]) })
 }
 
-func (s *Accounts) update(ctx context.Context, emails []string, fn func([]*registration.Address) error) error {
+func (s *AccountStore) update(ctx context.Context, emails []string, fn func([]*registration.Address) error) error {
 	var fnErr error
 	var outgoing bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -97,7 +97,7 @@ func (s *Accounts) update(ctx context.Context, emails []string, fn func([]*regis
 
 // Account implements registration.Store: it returns the account holding email, or
 // registration.ErrNotFound, or a wrapped database error.
-func (s *Accounts) Account(ctx context.Context, email string) (registration.Account, error) {
+func (s *AccountStore) Account(ctx context.Context, email string) (registration.Account, error) {
 	acct, err := loadAccount(ctx, s.pool, email)
 	if err != nil {
 		return registration.Account{}, storeError("load account", err)
