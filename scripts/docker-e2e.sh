@@ -202,7 +202,7 @@ keeps_account() {
 
 removes_account() {
   compose down -v
-  if docker volume ls -q | grep -qx "${COMPOSE_PROJECT_NAME}_pgdata"; then fail "volume pgdata is still there"; fi
+  if docker volume ls -q | grep -x "${COMPOSE_PROJECT_NAME}_pgdata" >/dev/null; then fail "volume pgdata is still there"; fi
   compose up -d --wait --wait-timeout 120
   request GET /v1/users/me "" "$alice:$password"
   expect 401 "GET /v1/users/me after down -v"

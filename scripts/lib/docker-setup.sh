@@ -62,7 +62,7 @@ stop_engine() {
 }
 
 # needs_compose_v2 reports whether `docker compose` is missing or not v2.
-needs_compose_v2() { ! docker compose version 2>/dev/null | grep -q ' v2\.'; }
+needs_compose_v2() { ! docker compose version 2>/dev/null | grep ' v2\.' >/dev/null; }
 
 compose_bin="$TOOLS/docker-compose-$COMPOSE_VERSION"
 

@@ -20,7 +20,7 @@ expect() { # expect STATUS WHAT
 }
 
 expect_json() { # expect_json '"key":"value"' WHAT: the compact JSON body contains the pair
-  printf '%s' "$body" | tr -d ' \n' | grep -qF -- "$1" || fail "$2: body lacks $1: $body"
+  tr -d ' \n' <<<"$body" | grep -F -- "$1" >/dev/null || fail "$2: body lacks $1: $body"
 }
 
 # wait_for tries the command "$@" every 0.2 s for up to $timeout seconds.
@@ -85,7 +85,7 @@ register() {
   request POST /v1/users "{\"email\":\"$1\",\"password\":\"$2\"}"
   expect 201 "register $1"
   expect_json '"status":"pending"' "register $1"
-  printf '%s' "$headers" | grep -qi '^location: */v1/users/me' || fail "register: no Location: /v1/users/me"
+  grep -qi '^location: */v1/users/me' <<<"$headers" || fail "register: no Location: /v1/users/me"
 }
 
 # activate EMAIL PASSWORD CODE: the activation answers 200 with an active user.
@@ -147,5 +147,5 @@ change_address() {
   expect_active "$3" "$2"
   wait_for_notice "$1" 30 "$last"
   masked="${3:0:1}***@${3#*@}"
-  printf '%s' "$text" | grep -qF -- "$masked" || fail "the notice to the old address does not name $masked: $text"
+  grep -qF -- "$masked" <<<"$text" || fail "the notice to the old address does not name $masked: $text"
 }

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// pipeIntoQuietGrep is a pipeline that ends in grep -q. grep -q exits at its first match;
+// when the writer has not finished by then, it dies of SIGPIPE, and under set -o pipefail
+// (every script here) the pipeline fails although the text matched. It happens only when the
+// machine is slow enough, which makes it a failure of CI at random.
+var pipeIntoQuietGrep = regexp.MustCompile(`\|\s*grep\s+(-[a-zA-Z]*q|--quiet)`)
+
+// No script pipes into grep -q: it reads a here-string or a file instead, or grep without -q
+// reads all of its input.
+func TestScriptsNeverPipeIntoQuietGrep(t *testing.T) {
+	root := filepath.Join("..", "..")
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); name == ".git" || name == "bin" || name == "node_modules" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		if !strings.HasSuffix(rel, ".sh") && rel != filepath.Join(".ci", "run") && rel != "Makefile" {
+			return nil
+		}
+		text, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, line := range quietGrepPipes(string(text)) {
+			t.Errorf("%s:%d pipes into grep -q (SIGPIPE under pipefail): use a here-string, or grep >/dev/null", rel, line)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestQuietGrepPipesAreFound(t *testing.T) {
+	text := "a | grep -q x\nb | grep -qi x\ngrep -q x <<<\"$a\"\nc | grep -x y >/dev/null\nd |grep --quiet z\n"
+	if got := quietGrepPipes(text); len(got) != 3 || got[0] != 1 || got[1] != 2 || got[2] != 5 {
+		t.Fatalf("lines %v, want [1 2 5]", got)
+	}
+}
+
+// quietGrepPipes returns the numbers of the lines of text that pipe into grep -q.
+func quietGrepPipes(text string) []int {
+	var lines []int
+	n := 0
+	for line := range strings.Lines(text) {
+		n++
+		if pipeIntoQuietGrep.MatchString(line) {
+			lines = append(lines, n)
+		}
+	}
+	return lines
+}
