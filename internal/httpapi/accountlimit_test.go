@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/regapi/regapi/internal/registration"
+	"github.com/regapi/regapi/internal/registration/registrationtest"
 )
 
 func TestAccountLimiterRefills(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := newKeyedLimiter(3, accountFailureWindow, clock.now)
+	clock := registrationtest.NewClock()
+	l := newKeyedLimiter(3, accountFailureWindow, clock.Now)
 	const account = "alice@example.com"
 	ip := netip.MustParseAddr("203.0.113.9")
 	for i := range 3 {
@@ -26,7 +27,7 @@ func TestAccountLimiterRefills(t *testing.T) {
 	if err == nil || errorCode(err) != "rate_limited" || after != 5*time.Minute {
 		t.Fatalf("fourth take = %v (retry after %s), want rate_limited after 5m", err, after)
 	}
-	clock.advance(5 * time.Minute)
+	clock.Advance(5 * time.Minute)
 	if err := l.allow(account, ip); err != nil {
 		t.Fatalf("take after 5 minutes: %v", err)
 	}

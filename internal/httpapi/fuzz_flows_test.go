@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/regapi/regapi/internal/registration"
+	"github.com/regapi/regapi/internal/registration/registrationtest"
 )
 
 // The fuzz targets of the flows after sign-up send what they are given through the real
@@ -40,7 +41,7 @@ func (s flowStore) address(email string) registration.Address {
 	user.Status, user.ActivatedAt = registration.StatusActive, &testCreated
 	a.Account = &registration.Account{
 		User:         user,
-		PasswordHash: fuzzHasher{}.encode(testPassword),
+		PasswordHash: registrationtest.FakeHash(testPassword),
 		Codes: map[registration.CodeKind]*registration.Code{
 			registration.CodePasswordReset: {Kind: registration.CodePasswordReset,
 				Hash: s.keys.Hash(testEmail, testCode), IssuedAt: issued, SentAt: &sent},
@@ -75,7 +76,7 @@ func newFlowFuzzServer(f testing.TB) http.Handler {
 		f.Fatal(err)
 	}
 	policy := registration.Policy{CodeTTL: time.Hour, MaxAttempts: 5, ResendCooldown: 30 * time.Second, MaxCodesPerDay: 10}
-	svc, err := registration.NewService(context.Background(), flowStore{keys: keys}, fuzzHasher{}, keys, policy, time.Now)
+	svc, err := registration.NewService(context.Background(), flowStore{keys: keys}, registrationtest.Hasher{}, keys, policy, time.Now)
 	if err != nil {
 		f.Fatal(err)
 	}

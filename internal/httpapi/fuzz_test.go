@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/regapi/regapi/internal/registration"
+	"github.com/regapi/regapi/internal/registration/registrationtest"
 )
 
 // The fuzz targets send what they are given through the real handler and the real
@@ -31,7 +32,7 @@ func (s fuzzStore) address(email string) registration.Address {
 		sent := time.Now()
 		a.Account = &registration.Account{
 			User:         testUser(),
-			PasswordHash: fuzzHasher{}.encode(testPassword),
+			PasswordHash: registrationtest.FakeHash(testPassword),
 			Codes:        map[registration.CodeKind]*registration.Code{registration.CodeActivation: {Kind: registration.CodeActivation, Hash: s.keys.Hash(testEmail, testCode), IssuedAt: sent, SentAt: &sent}},
 		}
 	}
@@ -55,21 +56,6 @@ func (s fuzzStore) Account(_ context.Context, email string) (registration.Accoun
 	return registration.Account{}, registration.ErrNotFound
 }
 
-// fuzzHasher is a password "hash" that costs nothing; the fuzzer is not after argon2.
-type fuzzHasher struct{}
-
-func (fuzzHasher) encode(password string) string { return "plain$" + password }
-
-func (h fuzzHasher) Hash(_ context.Context, password string) (string, error) {
-	return h.encode(password), nil
-}
-
-func (h fuzzHasher) Verify(_ context.Context, encoded, password string) (bool, error) {
-	return encoded == h.encode(password), nil
-}
-
-func (fuzzHasher) NeedsRehash(string) bool { return false }
-
 // newFuzzServer returns the API over the real service and fuzzStore, without rate limits, so
 // that the answer depends on the input alone.
 func newFuzzServer(f testing.TB) http.Handler {
@@ -78,7 +64,7 @@ func newFuzzServer(f testing.TB) http.Handler {
 		f.Fatal(err)
 	}
 	policy := registration.Policy{CodeTTL: time.Hour, MaxAttempts: 5, ResendCooldown: 30 * time.Second, MaxCodesPerDay: 10}
-	svc, err := registration.NewService(context.Background(), fuzzStore{keys: keys}, fuzzHasher{}, keys, policy, time.Now)
+	svc, err := registration.NewService(context.Background(), fuzzStore{keys: keys}, registrationtest.Hasher{}, keys, policy, time.Now)
 	if err != nil {
 		f.Fatal(err)
 	}

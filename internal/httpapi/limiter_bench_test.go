@@ -3,18 +3,19 @@ package httpapi
 import (
 	"runtime"
 	"testing"
-	"time"
+
+	"github.com/regapi/regapi/internal/registration/registrationtest"
 )
 
 // BenchmarkLimiterFlood measures a limiter under a flood of new clients: the time per request
 // once its table is full (every request then evicts a key), and the memory the full table of
 // defaultMaxKeys holds, per key.
 func BenchmarkLimiterFlood(b *testing.B) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clock := registrationtest.NewClock()
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	l := newKeyedLimiter(10, accountFailureWindow, clock.now)
+	l := newKeyedLimiter(10, accountFailureWindow, clock.Now)
 	for i := range defaultMaxKeys {
 		_ = l.allow("someone@example.com", v4(i))
 	}

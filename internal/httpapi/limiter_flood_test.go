@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/regapi/regapi/internal/registration/registrationtest"
 )
 
 // v4 returns the i-th address of 10.0.0.0/8.
@@ -27,9 +29,9 @@ func v6(high, mid, low int) netip.Addr {
 }
 
 // newFloodLimiter returns a limiter of one token a minute with room for maxKeys keys.
-func newFloodLimiter(maxKeys int) (*keyedLimiter, *fakeClock) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := newKeyedLimiter(1, time.Minute, clock.now)
+func newFloodLimiter(maxKeys int) (*keyedLimiter, *registrationtest.Clock) {
+	clock := registrationtest.NewClock()
+	l := newKeyedLimiter(1, time.Minute, clock.Now)
 	l.maxKeys = maxKeys
 	return l, clock
 }
@@ -103,7 +105,7 @@ func TestLimiterWidensAFloodedIPv6Prefix(t *testing.T) {
 	}
 	checkBounded(t, l)
 	// Once the flood's entries have refilled and gone, the /64s are clients of their own again.
-	clock.advance(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	if err := l.allow("", v6(1, 1, 101)); err != nil {
 		t.Fatalf("after the flood: %v", err)
 	}
@@ -117,8 +119,8 @@ func TestLimiterWidensAFloodedIPv6Prefix(t *testing.T) {
 
 func TestAccountLimitStaysOnUnderAFlood(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := newKeyedLimiter(10, accountFailureWindow, clock.now)
+	clock := registrationtest.NewClock()
+	l := newKeyedLimiter(10, accountFailureWindow, clock.Now)
 	l.maxKeys = 1000
 	attacker := netip.MustParseAddr("203.0.113.7")
 	for range 10 {
@@ -127,7 +129,7 @@ func TestAccountLimitStaysOnUnderAFlood(t *testing.T) {
 	// Twenty times the table's size of other (account, client) pairs, each failing once: the
 	// pair whose allowance is spent stays throttled, and each newcomer has its own allowance.
 	for i := range 20_000 {
-		clock.advance(time.Millisecond)
+		clock.Advance(time.Millisecond)
 		if err := l.allow("user@example.com", v4(i)); err != nil {
 			t.Fatalf("pair %d refused: %v", i, err)
 		}
@@ -153,12 +155,12 @@ func TestLimiterKeepsAnEntryHeldPastItsWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The only entry is held beyond its refill window: it is neither dropped nor spun on.
-	clock.advance(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	if err := l.allow("", ip); err == nil {
 		t.Fatal("a second token was allowed while the only one was held")
 	}
 	settle(true)
-	clock.advance(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	if err := l.allow("", netip.MustParseAddr("192.0.2.2")); err != nil {
 		t.Fatal(err)
 	}

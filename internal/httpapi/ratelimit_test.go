@@ -4,33 +4,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/regapi/regapi/internal/registration/registrationtest"
 )
-
-// fakeClock is a clock that tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func TestLimiterRefills(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := newKeyedLimiter(2, time.Minute, clock.now) // one token every 30 s
+	clock := registrationtest.NewClock()
+	l := newKeyedLimiter(2, time.Minute, clock.Now) // one token every 30 s
 	ip := netip.MustParseAddr("192.0.2.1")
 	steps := []struct {
 		advance time.Duration
@@ -48,7 +31,7 @@ func TestLimiterRefills(t *testing.T) {
 		{0, false, "30"},
 	}
 	for i, step := range steps {
-		clock.advance(step.advance)
+		clock.Advance(step.advance)
 		err := l.allow("", ip)
 		if allowed := err == nil; allowed != step.allowed {
 			t.Fatalf("step %d: allowed = %v, want %v", i, allowed, step.allowed)
@@ -69,8 +52,8 @@ func TestLimiterRefills(t *testing.T) {
 
 func TestLimiterGiveBackCapsAtCapacity(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := newKeyedLimiter(1, time.Minute, clock.now)
+	clock := registrationtest.NewClock()
+	l := newKeyedLimiter(1, time.Minute, clock.Now)
 	ip := netip.MustParseAddr("2001:db8::1")
 	settle, err := l.hold("", ip)
 	if err != nil {
@@ -105,15 +88,15 @@ func TestLimiterKeysIPv6ByPrefix(t *testing.T) {
 
 func TestLimiterEvictsIdleBuckets(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	l := newKeyedLimiter(60, time.Minute, clock.now)
+	clock := registrationtest.NewClock()
+	l := newKeyedLimiter(60, time.Minute, clock.Now)
 	for i := range 50 {
 		_ = l.allow("", netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
 	}
 	if n := l.size(); n != 50 {
 		t.Fatalf("buckets = %d, want 50", n)
 	}
-	clock.advance(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	_ = l.allow("", netip.MustParseAddr("203.0.113.1"))
 	if n := l.size(); n != 1 {
 		t.Fatalf("after two idle minutes, buckets = %d, want 1", n)

@@ -14,43 +14,8 @@ import (
 	"github.com/regapi/regapi/internal/postgres"
 	"github.com/regapi/regapi/internal/postgres/pgtest"
 	"github.com/regapi/regapi/internal/registration"
+	"github.com/regapi/regapi/internal/registration/registrationtest"
 )
-
-// t0 is where test clocks start: whole microseconds, as PostgreSQL keeps them.
-var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-
-// clock is an injectable clock that tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: t0} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// fakeHasher stands in for argon2id: the tests are about the store, not about hashing cost.
-type fakeHasher struct{}
-
-func (fakeHasher) Hash(_ context.Context, password string) (string, error) {
-	return "fake$" + password, nil
-}
-
-func (fakeHasher) Verify(_ context.Context, encoded, password string) (bool, error) {
-	return encoded == "fake$"+password, nil
-}
-
-func (fakeHasher) NeedsRehash(string) bool { return false }
 
 var defaultPolicy = registration.Policy{
 	CodeTTL:        time.Minute,
@@ -81,7 +46,7 @@ type env struct {
 	accounts *postgres.AccountStore
 	svc      *registration.Service
 	keys     *registration.CodeKeys
-	clock    *clock
+	clock    *registrationtest.Clock
 }
 
 func newEnv(t *testing.T, policy registration.Policy) *env {
@@ -97,15 +62,15 @@ func newEnv(t *testing.T, policy registration.Policy) *env {
 	done := make(chan error, 1)
 	go func() { done <- notifier.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	e := &env{pool: pool, accounts: postgres.NewAccountStore(pool, notifier.Wake), keys: keys, clock: newClock()}
-	e.svc, err = registration.NewService(context.Background(), e.accounts, fakeHasher{}, keys, policy, e.clock.Now)
+	e := &env{pool: pool, accounts: postgres.NewAccountStore(pool, notifier.Wake), keys: keys, clock: registrationtest.NewClock()}
+	e.svc, err = registration.NewService(context.Background(), e.accounts, registrationtest.Hasher{}, keys, policy, e.clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e
 }
 
-// randomSecret returns a fresh code secret, hex-encoded as CODE_SECRET holds it.
+// randomSecret returns a fresh code secret.
 func randomSecret() []byte {
 	b := make([]byte, registration.SecretSize)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails

@@ -8,6 +8,7 @@ import (
 	"github.com/regapi/regapi/internal/postgres"
 	"github.com/regapi/regapi/internal/postgres/pgtest"
 	"github.com/regapi/regapi/internal/registration"
+	"github.com/regapi/regapi/internal/registration/registrationtest"
 )
 
 // BenchmarkRegister registers new addresses one after another through the accounts store,
@@ -18,8 +19,8 @@ func BenchmarkRegister(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := newClock()
-	svc, err := registration.NewService(context.Background(), postgres.NewAccountStore(pool, nil), fakeHasher{}, keys, defaultPolicy, c.Now)
+	c := registrationtest.NewClock()
+	svc, err := registration.NewService(context.Background(), postgres.NewAccountStore(pool, nil), registrationtest.Hasher{}, keys, defaultPolicy, c.Now)
 	if err != nil {
 		b.Fatal(err)
 	}

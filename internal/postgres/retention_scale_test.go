@@ -16,6 +16,7 @@ import (
 	"github.com/regapi/regapi/internal/postgres"
 	"github.com/regapi/regapi/internal/postgres/pgtest"
 	"github.com/regapi/regapi/internal/registration"
+	"github.com/regapi/regapi/internal/registration/registrationtest"
 )
 
 var retentionRows = flag.Int("retention.rows", 20_000, "expired rows BenchmarkRetentionPass preloads")
@@ -126,7 +127,7 @@ func startRegistrations(b *testing.B, pool *pgxpool.Pool) *registrationLoad {
 	if err != nil {
 		b.Fatal(err)
 	}
-	svc, err := registration.NewService(context.Background(), postgres.NewAccountStore(pool, nil), fakeHasher{}, keys, defaultPolicy, time.Now)
+	svc, err := registration.NewService(context.Background(), postgres.NewAccountStore(pool, nil), registrationtest.Hasher{}, keys, defaultPolicy, time.Now)
 	if err != nil {
 		b.Fatal(err)
 	}

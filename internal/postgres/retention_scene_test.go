@@ -22,9 +22,7 @@ func (e *env) dbNow(t *testing.T) time.Time {
 
 // at sets the service's clock to at.
 func (e *env) at(at time.Time) {
-	e.clock.mu.Lock()
-	e.clock.now = at
-	e.clock.mu.Unlock()
+	e.clock.Set(at)
 }
 
 // finish moves the newest email to email into state ('sent' or 'dead') at at, as a dispatcher

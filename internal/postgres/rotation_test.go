@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/regapi/regapi/internal/registration"
+	"github.com/regapi/regapi/internal/registration/registrationtest"
 )
 
 // Rotating CODE_SECRET (the old one moving to CODE_SECRET_PREVIOUS) strands neither a code
@@ -60,7 +61,7 @@ func TestRotationKeepsCodesAndQueuedEmails(t *testing.T) {
 // service returns a service on e's accounts with keys.
 func (e *env) service(t *testing.T, keys *registration.CodeKeys) *registration.Service {
 	t.Helper()
-	svc, err := registration.NewService(context.Background(), e.accounts, fakeHasher{}, keys, defaultPolicy, e.clock.Now)
+	svc, err := registration.NewService(context.Background(), e.accounts, registrationtest.Hasher{}, keys, defaultPolicy, e.clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

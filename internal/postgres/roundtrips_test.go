@@ -13,6 +13,7 @@ import (
 	"github.com/regapi/regapi/internal/postgres"
 	"github.com/regapi/regapi/internal/postgres/pgtest"
 	"github.com/regapi/regapi/internal/registration"
+	"github.com/regapi/regapi/internal/registration/registrationtest"
 )
 
 // wireCounter counts, over every connection of a pool, the statements sent and the round
@@ -114,12 +115,12 @@ func countingPool(t *testing.T) (*pgxpool.Pool, *wireCounter) {
 func TestRequestRoundTrips(t *testing.T) {
 	t.Parallel()
 	pool, counter := countingPool(t)
-	e := &env{pool: pool, accounts: postgres.NewAccountStore(pool, nil), clock: newClock()}
+	e := &env{pool: pool, accounts: postgres.NewAccountStore(pool, nil), clock: registrationtest.NewClock()}
 	var err error
 	if e.keys, err = registration.NewCodeKeys(randomSecret(), nil); err != nil {
 		t.Fatal(err)
 	}
-	e.svc, err = registration.NewService(context.Background(), e.accounts, fakeHasher{}, e.keys, defaultPolicy, e.clock.Now)
+	e.svc, err = registration.NewService(context.Background(), e.accounts, registrationtest.Hasher{}, e.keys, defaultPolicy, e.clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,15 +9,16 @@ import (
 	"time"
 
 	"github.com/regapi/regapi/internal/registration"
+	"github.com/regapi/regapi/internal/registration/registrationtest"
 )
 
-// pendingAccount returns a new pending account for email with a code issued at t0.
+// pendingAccount returns a new pending account for email with a code issued at registrationtest.T0.
 func pendingAccount(id, email string) *registration.Account {
 	return &registration.Account{
-		User:         registration.User{ID: id, Email: email, Status: registration.StatusPending, CreatedAt: t0},
+		User:         registration.User{ID: id, Email: email, Status: registration.StatusPending, CreatedAt: registrationtest.T0},
 		PasswordHash: "fake$" + id,
 		Language:     registration.French,
-		Codes:        map[registration.CodeKind]*registration.Code{registration.CodeActivation: {Kind: registration.CodeActivation, Hash: []byte("hash-" + id), IssuedAt: t0}},
+		Codes:        map[registration.CodeKind]*registration.Code{registration.CodeActivation: {Kind: registration.CodeActivation, Hash: []byte("hash-" + id), IssuedAt: registrationtest.T0}},
 	}
 }
 
@@ -48,7 +49,7 @@ func utc(acct registration.Account) registration.Account {
 	return acct
 }
 
-var activated = t0.Add(time.Minute)
+var activated = registrationtest.T0.Add(time.Minute)
 
 // outgoing is an outgoing email for the tests that do not open it.
 var outgoing = registration.SealedEmail{Kind: registration.EmailActivationCode, Recipient: "alice@example.com", Sealed: []byte("sealed"), KeyID: []byte("key")}
@@ -172,7 +173,7 @@ func TestUpdateAddressKeepsCodesIssued(t *testing.T) {
 	e := newEnv(t, defaultPolicy)
 	ctx := context.Background()
 	email := "alice@example.com"
-	issues := []time.Time{t0, t0.Add(time.Hour), t0.Add(registration.QuotaWindow + 30*time.Minute)}
+	issues := []time.Time{registrationtest.T0, registrationtest.T0.Add(time.Hour), registrationtest.T0.Add(registration.QuotaWindow + 30*time.Minute)}
 	wants := [][]time.Time{issues[:1], issues[:2], issues[1:]} // the first left the window
 	if err := e.accounts.UpdateAddress(ctx, email, create(idA)); err != nil {
 		t.Fatal(err)
