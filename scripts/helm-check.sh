@@ -6,27 +6,18 @@
 #   3. wrong values refused at render time (values.schema.json, the chart's own checks);
 #   4. the render tests of deploy/ (a module of its own): Helm's library renders the chart and
 #      every object is decoded strictly into its Kubernetes API type, then checked.
-# Helm is built once from the Go module proxy and cached, like .ci/run's other tools.
+# The helm command is a tool of the deploy module (the tool line of deploy/go.mod), at the
+# version of the library the render tests use: the two share their compiled packages, and
+# go tool keeps the built command in the Go build cache.
 # The rendered manifests are left in bin/helm-check/. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# shellcheck source=versions
-. ./versions
-TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/regapi-tools/bin"
-CHART=deploy/helm/regapi
-FULL=deploy/testdata/full-values.yaml
+CHART="$PWD/deploy/helm/regapi"
+FULL="$PWD/deploy/testdata/full-values.yaml"
 OUT=bin/helm-check
-
-helm="$TOOLS/helm-$HELM_VERSION"
-if [ ! -x "$helm" ]; then
-  echo "building helm $HELM_VERSION (once; cached in $TOOLS)"
-  mkdir -p "$TOOLS"
-  tmp=$(mktemp -d)
-  GOBIN="$tmp" go install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
-  mv "$tmp/helm" "$helm"
-  rmdir "$tmp"
-fi
+helm() { go -C deploy tool helm "$@"; }
+HELM_VERSION=$(go -C deploy list -m -f '{{.Version}}' helm.sh/helm/v4)
 
 # Helm's own configuration and cache in a scratch folder: a local chart needs no repository,
 # and the user's Helm settings must not change the result.
@@ -38,27 +29,27 @@ mkdir -p "$OUT"
 echo "== helm $HELM_VERSION"
 
 echo "== helm lint --strict"
-"$helm" lint --strict "$CHART"
-"$helm" lint --strict -f "$FULL" "$CHART"
+helm lint --strict "$CHART"
+helm lint --strict -f "$FULL" "$CHART"
 
 # kinds FILE: the rendered objects' kinds and names, one line each.
 kinds() { awk '/^kind:/{k=$2} /^  name:/{if(k){print "   " k "/" $2; k=""}}' "$1"; }
 
 echo "== helm template (default values)"
-"$helm" template regapi "$CHART" --namespace identity >"$OUT/default.yaml"
+helm template regapi "$CHART" --namespace identity >"$OUT/default.yaml"
 kinds "$OUT/default.yaml"
-echo "== helm template (every option on: $FULL)"
-"$helm" template regapi "$CHART" --namespace identity -f "$FULL" >"$OUT/full.yaml"
+echo "== helm template (every option on: deploy/testdata/full-values.yaml)"
+helm template regapi "$CHART" --namespace identity -f "$FULL" >"$OUT/full.yaml"
 kinds "$OUT/full.yaml"
 echo "== helm template for the oldest Kubernetes supported (1.30)"
-"$helm" template regapi "$CHART" --kube-version 1.30.0 -f "$FULL" >/dev/null
+helm template regapi "$CHART" --kube-version 1.30.0 -f "$FULL" >/dev/null
 echo "   ok"
 
 # refused WHAT ARGS...: helm template must fail, saying why.
 refused() {
   local what=$1
   shift
-  if "$helm" template regapi "$CHART" "$@" >/dev/null 2>"$scratch/err"; then
+  if helm template regapi "$CHART" "$@" >/dev/null 2>"$scratch/err"; then
     echo "FAIL: rendered although $what" >&2
     exit 1
   fi

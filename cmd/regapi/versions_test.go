@@ -16,7 +16,6 @@ var pinnedTools = map[string]*regexp.Regexp{
 	"MAILPIT_VERSION":     regexp.MustCompile(`mailpit[@:](v[0-9][0-9.]*[0-9])`),
 	"STATICCHECK_VERSION": regexp.MustCompile(`staticcheck@(v[0-9][0-9.]*[0-9])`),
 	"GOSEC_VERSION":       regexp.MustCompile(`cmd/gosec@(v[0-9][0-9.]*[0-9])`),
-	"HELM_VERSION":        regexp.MustCompile(`cmd/helm@(v[0-9][0-9.]*[0-9])`),
 	"COMPOSE_VERSION":     regexp.MustCompile(`docker/compose/v2@(v[0-9][0-9.]*[0-9])`),
 	"REDOCLY_VERSION":     regexp.MustCompile(`redocly/cli@([0-9][0-9.]*[0-9])`),
 }
@@ -62,17 +61,17 @@ func TestToolVersionsHaveOneHome(t *testing.T) {
 
 // The check finds what it is for: a second pin, and a mention of another version.
 func TestToolVersionsCheckFindsStrayPins(t *testing.T) {
-	want := map[string]string{"MAILPIT_VERSION": "v1.0.0", "HELM_VERSION": "v4.0.0"}
+	want := map[string]string{"MAILPIT_VERSION": "v1.0.0", "GOSEC_VERSION": "v2.0.0"}
 	dir := t.TempDir()
 	cases := map[string]int{
-		"MAILPIT_VERSION=v1.0.0\n":                                   1,
-		"go install github.com/axllent/mailpit@v1.0.1\n":             1,
-		"image: axllent/mailpit:v1.0.0\n":                            0,
-		"go install helm.sh/helm/v4/cmd/helm@$HELM_VERSION\n":        0,
-		"go install helm.sh/helm/v4/cmd/helm@v4.0.0 helm@v3.9.9\n":   0,
-		"go install helm.sh/helm/v4/cmd/helm@v3.0.0\n":               1,
-		"\texport HELM_VERSION := v4.0.0\n":                          1,
-		"go install github.com/axllent/mailpit@\"$MAILPIT_VERSION\"": 0,
+		"MAILPIT_VERSION=v1.0.0\n":                                                1,
+		"go install github.com/axllent/mailpit@v1.0.1\n":                          1,
+		"image: axllent/mailpit:v1.0.0\n":                                         0,
+		"go install github.com/securego/gosec/v2/cmd/gosec@$GOSEC_VERSION\n":      0,
+		"go install github.com/securego/gosec/v2/cmd/gosec@v2.0.0 gosec@v1.9.9\n": 0,
+		"go install github.com/securego/gosec/v2/cmd/gosec@v1.0.0\n":              1,
+		"\texport GOSEC_VERSION := v2.0.0\n":                                      1,
+		"go install github.com/axllent/mailpit@\"$MAILPIT_VERSION\"":              0,
 	}
 	for text, problems := range cases {
 		path := filepath.Join(dir, "f")
