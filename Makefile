@@ -10,7 +10,6 @@ CODE_SECRET ?= 72656761706920646576656c6f706d656e74206b65793a207265706c61636521
 export CODE_SECRET
 
 GO       ?= go
-TOOLS    ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/regapi-tools/bin
 include versions
 
 .PHONY: help build run test lint fuzz openapi-lint fmt docker-test helm-check failover clean bench bench-smoke bench-scale
@@ -33,18 +32,14 @@ test:
 	$(GO) test -race -count=1 ./...
 
 ## lint: what CI lints: gofmt, go vet, staticcheck and gosec (versions from the versions file;
-##       the tools are installed once into $(TOOLS))
+##       each tool is installed once per version by scripts/install-tool.sh)
 # gosec skips bench/, a module of developer tooling that is never shipped: its findings (result
 # files' modes, unchecked Close in teardown) do not apply. Each exclusion is justified inline.
 lint:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
-	@test -x $(TOOLS)/staticcheck-$(STATICCHECK_VERSION) || { GOBIN=$(TOOLS) $(GO) install \
-		honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) && mv $(TOOLS)/staticcheck $(TOOLS)/staticcheck-$(STATICCHECK_VERSION); }
-	$(TOOLS)/staticcheck-$(STATICCHECK_VERSION) ./...
-	@test -x $(TOOLS)/gosec-$(GOSEC_VERSION) || { GOBIN=$(TOOLS) $(GO) install \
-		github.com/securego/gosec/v2/cmd/gosec@$(GOSEC_VERSION) && mv $(TOOLS)/gosec $(TOOLS)/gosec-$(GOSEC_VERSION); }
-	$(TOOLS)/gosec-$(GOSEC_VERSION) -quiet -exclude-dir=bench ./...
+	$$(bash scripts/install-tool.sh staticcheck honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)) ./...
+	$$(bash scripts/install-tool.sh gosec github.com/securego/gosec/v2/cmd/gosec@$(GOSEC_VERSION)) -quiet -exclude-dir=bench ./...
 
 ## fuzz: every Fuzz target under internal/, FUZZTIME each (CI: 5s)
 FUZZTIME ?= 5s

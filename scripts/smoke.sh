@@ -27,7 +27,6 @@
 # Prints "smoke: N passed, 0 failed" and exits 0 when all is well.
 set -euo pipefail
 
-TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/regapi-tools/bin"
 
 with_tests=false
 for arg in "$@"; do
@@ -160,12 +159,8 @@ if [ -n "${TEST_MAILPIT_URL:-}" ]; then
   say "using Mailpit at $mailpit_url"
 else
   mailpit=$(command -v mailpit || true)
-  [ -n "$mailpit" ] || mailpit="$TOOLS/mailpit"
-  if [ ! -x "$mailpit" ]; then
-    say "installing Mailpit $MAILPIT_VERSION into $TOOLS (takes a few minutes)"
-    mkdir -p "$TOOLS"
-    GOBIN="$TOOLS" go install "github.com/axllent/mailpit@$MAILPIT_VERSION" || fail "installing Mailpit"
-  fi
+  [ -n "$mailpit" ] || mailpit=$(bash scripts/install-tool.sh mailpit "github.com/axllent/mailpit@$MAILPIT_VERSION") ||
+    fail "installing Mailpit"
   ui_port=$(free_port 18025) || fail "no free local port from 18025 on"
   smtp_port=$(free_port 11025) || fail "no free local port from 11025 on"
   "$mailpit" --listen "127.0.0.1:$ui_port" --smtp "127.0.0.1:$smtp_port" \

@@ -10,7 +10,7 @@
 #   never   pull what is missing; fail when that fails
 #
 # Stand-ins need (as root): debootstrap, and Go for the Mailpit stand-in
-# (go install github.com/axllent/mailpit, cached in the tools directory).
+# (scripts/install-tool.sh installs it into the tools cache).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -24,7 +24,6 @@ for arg in "$@"; do
   esac
 done
 
-TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/regapi-tools/bin"
 # shellcheck source=versions
 . "$root/versions"
 BASE=regapi-standin/debian:bookworm
@@ -72,11 +71,9 @@ context_for() {
     golang)
       mkdir -p "$work/golang" && cp -a "$(go env GOROOT)" "$work/golang/go" && echo "$work/golang" ;;
     mailpit)
-      if [ ! -x "$TOOLS/mailpit" ]; then
-        log "go install github.com/axllent/mailpit@$MAILPIT_VERSION"
-        mkdir -p "$TOOLS" && GOBIN="$TOOLS" go install "github.com/axllent/mailpit@$MAILPIT_VERSION"
-      fi
-      mkdir -p "$work/mailpit" && cp "$TOOLS/mailpit" "$work/mailpit/" && echo "$work/mailpit" ;;
+      local bin
+      bin=$(bash "$root/scripts/install-tool.sh" mailpit "github.com/axllent/mailpit@$MAILPIT_VERSION") &&
+        mkdir -p "$work/mailpit" && cp "$bin" "$work/mailpit/mailpit" && echo "$work/mailpit" ;;
     *) echo "$here" ;;
   esac
 }
