@@ -16,6 +16,7 @@ import (
 	"github.com/regapi/regapi/internal/httpapi"
 	"github.com/regapi/regapi/internal/mail"
 	"github.com/regapi/regapi/internal/outbox"
+	"github.com/regapi/regapi/internal/password"
 	"github.com/regapi/regapi/internal/registration"
 )
 
@@ -132,6 +133,9 @@ func (e *ConfigError) Error() string {
 	return "configuration: " + strings.Join(lines, "; ")
 }
 
+// outboxDefaults holds the dispatcher's defaults, which the MAIL_* settings default to.
+var outboxDefaults = outbox.Config{}.WithDefaults()
+
 // loadConfig reads the configuration through getenv and returns every problem found at once,
 // as a *ConfigError.
 func loadConfig(getenv func(string) string) (Config, error) {
@@ -150,17 +154,20 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			MaxCodesPerDay: r.integer("MAX_CODES_PER_DAY", 10, 1, 1000),
 		},
 		// #nosec G115 -- r.integer keeps each value within the bounds given, which fit the type.
-		Argon2Memory:       uint32(r.integer("ARGON2_MEMORY_KIB", 19456, 8, 4<<20)),
-		Argon2Iterations:   uint32(r.integer("ARGON2_ITERATIONS", 2, 1, 100)), // #nosec G115 -- 1..100
-		Argon2Parallelism:  uint8(r.integer("ARGON2_PARALLELISM", 1, 1, 255)), // #nosec G115 -- 1..255
+		Argon2Memory: uint32(r.integer("ARGON2_MEMORY_KIB", int(password.DefaultParams.MemoryKiB),
+			password.MinMemoryKiB, password.MaxMemoryKiB)),
+		// #nosec G115 -- within 1..password.MaxIterations
+		Argon2Iterations: uint32(r.integer("ARGON2_ITERATIONS", int(password.DefaultParams.Iterations), 1, password.MaxIterations)),
+		// #nosec G115 -- within 1..255
+		Argon2Parallelism:  uint8(r.integer("ARGON2_PARALLELISM", int(password.DefaultParams.Parallelism), 1, 255)),
 		HashConcurrency:    r.integer("HASH_CONCURRENCY", cpus, 1, 1024),
 		HashQueueSize:      r.integer("HASH_QUEUE_SIZE", 256, 0, 1<<20),
 		HashQueueTimeout:   r.duration("HASH_QUEUE_TIMEOUT", "5s", 0, time.Minute),
 		RateLimitPerMinute: r.integer("RATE_LIMIT_PER_MINUTE", 60, 0, 1<<30),
 		TrustedProxies:     r.prefixes("TRUSTED_PROXIES"),
-		MailSendTimeout:    r.duration("MAIL_SEND_TIMEOUT", "5s", 100*time.Millisecond, 5*time.Second),
-		MailMaxAttempts:    r.integer("MAIL_MAX_ATTEMPTS", 20, 1, 1000),
-		MailConcurrency:    r.integer("MAIL_CONCURRENCY", 16, 1, 1024),
+		MailSendTimeout:    r.duration("MAIL_SEND_TIMEOUT", outboxDefaults.SendTimeout.String(), 100*time.Millisecond, 5*time.Second),
+		MailMaxAttempts:    r.integer("MAIL_MAX_ATTEMPTS", outboxDefaults.MaxAttempts, 1, 1000),
+		MailConcurrency:    r.integer("MAIL_CONCURRENCY", outboxDefaults.Concurrency, 1, 1024),
 		LogLevel:           r.logLevel("LOG_LEVEL", "info"),
 	}
 	c.AuthFailuresPerAccount = r.integer("AUTH_FAILURES_PER_ACCOUNT", 10, 0, 1<<20)

@@ -14,8 +14,8 @@ import (
 	"unicode/utf8"
 )
 
-// maxBodyBytes bounds a request body; the largest legitimate one is a registration with a
-// password of at most 1024 bytes.
+// maxBodyBytes bounds a request body, with room to spare: the largest legitimate one is a
+// registration, an address and a password of at most registration.MaxPasswordBytes bytes.
 const maxBodyBytes = 64 << 10
 
 // decodeJSON reads r's body, which must be exactly one JSON object that fits dst, into dst.

@@ -28,10 +28,6 @@ func Migrations() fs.FS {
 	return sub
 }
 
-// migrationLockKey is the pg_advisory_lock key every migrator of a regapi database takes,
-// so that two processes migrating at once take turns.
-const migrationLockKey int64 = 0x72656761_70690001
-
 // MigrationStatus describes one migration: known to the binary, applied to the database, or both.
 type MigrationStatus struct {
 	Version int

@@ -13,10 +13,6 @@ import (
 	"github.com/regapi/regapi/internal/outage"
 )
 
-// retentionLockKey is the pg_advisory_lock key of the process applying retention: one at a
-// time across a deployment, the others skip their pass.
-const retentionLockKey int64 = 0x72656761_70690002
-
 // RetentionConfig holds the retention rules and how they are applied.
 type RetentionConfig struct {
 	// PendingAccounts is the age past which a pending account is deleted with its code

@@ -32,9 +32,6 @@ import (
 // DefaultAdminURL is the server used when TEST_DATABASE_URL is not set.
 const DefaultAdminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
-// templateLockKey serialises template creation across the test processes of `go test ./...`.
-const templateLockKey int64 = 0x72656761_70690002
-
 var (
 	templateOnce sync.Once
 	templateName string
@@ -107,7 +104,7 @@ func ensureTemplate(admin string) (string, error) {
 	defer cancel()
 	err = withAdmin(ctx, admin, func(conn *pgx.Conn) error {
 		// Session-level: released when withAdmin closes the connection, however it ends.
-		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", templateLockKey); err != nil {
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", postgres.TestTemplateLockKey); err != nil {
 			return err
 		}
 		var exists bool
