@@ -128,17 +128,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# port_free reports whether nothing listens on 127.0.0.1:$1.
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# free_port prints the first free local port from $1 on, never 5432.
-free_port() {
-  local p
-  for ((p = $1; p < $1 + 200; p++)); do
-    if [ "$p" != 5432 ] && port_free "$p"; then echo "$p"; return; fi
-  done
-  return 1
-}
+# shellcheck source=scripts/lib/ports.sh
+. scripts/lib/ports.sh
 
 # wait_for SECONDS CMD... tries CMD every 0.2 s for up to SECONDS.
 wait_for() {

@@ -44,14 +44,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for ((p = $1; p < $1 + 200; p++)); do
-    if port_free "$p"; then echo "$p"; return; fi
-  done
-  return 1
-}
+# shellcheck source=scripts/lib/ports.sh
+. scripts/lib/ports.sh
 bouncer_port=$(free_port 26432) || fail "no free port"
 api_port=$(free_port 26080) || fail "no free port"
 hook_port=$(free_port $((api_port + 1))) || fail "no free port"

@@ -27,7 +27,6 @@
 # Prints "smoke: N passed, 0 failed" and exits 0 when all is well.
 set -euo pipefail
 
-
 with_tests=false
 for arg in "$@"; do
   case "$arg" in
@@ -119,17 +118,8 @@ for tool in go curl make setsid; do
   command -v "$tool" >/dev/null || fail "$tool is not installed"
 done
 
-# port_free reports whether nothing listens on 127.0.0.1:$1.
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# free_port prints the first free local port from $1 on.
-free_port() {
-  local p
-  for ((p = $1; p < $1 + 200; p++)); do
-    if port_free "$p"; then echo "$p"; return; fi
-  done
-  return 1
-}
+# shellcheck source=scripts/lib/ports.sh
+. scripts/lib/ports.sh
 
 # --- build --------------------------------------------------------------------------------
 CGO_ENABLED=0 go build -trimpath -o bin/regapi ./cmd/regapi || fail "go build ./cmd/regapi"
