@@ -147,12 +147,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		MailProvider: r.oneOf("MAIL_PROVIDER", "log", providerNames()...),
 		MailpitURL:   r.baseURL("MAILPIT_URL", "http://localhost:8025"),
 		MailFrom:     r.sender("MAIL_FROM", "no-reply@regapi.local"),
-		Policy: registration.Policy{
-			CodeTTL:        r.codeTTL(),
-			MaxAttempts:    r.integer("ACTIVATION_MAX_ATTEMPTS", 5, 1, 100),
-			ResendCooldown: r.duration("RESEND_COOLDOWN", "30s", 0, 24*time.Hour),
-			MaxCodesPerDay: r.integer("MAX_CODES_PER_DAY", 10, 1, 1000),
-		},
+		Policy:       r.policy(),
 		// #nosec G115 -- r.integer keeps each value within the bounds given, which fit the type.
 		Argon2Memory: uint32(r.integer("ARGON2_MEMORY_KIB", int(password.DefaultParams.MemoryKiB),
 			password.MinMemoryKiB, password.MaxMemoryKiB)),
@@ -200,6 +195,16 @@ func loadEmailSettings(getenv func(string) string) (emailSettings, error) {
 		return s, &ConfigError{Problems: r.problems}
 	}
 	return s, nil
+}
+
+// policy reads the codes' rules; whether events are kept follows from EVENTS_WEBHOOK_URL.
+func (r *envReader) policy() registration.Policy {
+	return registration.Policy{
+		CodeTTL:        r.codeTTL(),
+		MaxAttempts:    r.integer("ACTIVATION_MAX_ATTEMPTS", 5, 1, 100),
+		ResendCooldown: r.duration("RESEND_COOLDOWN", "30s", 0, 24*time.Hour),
+		MaxCodesPerDay: r.integer("MAX_CODES_PER_DAY", 10, 1, 1000),
+	}
 }
 
 func (r *envReader) codeTTL() time.Duration {

@@ -25,7 +25,11 @@ type metrics struct {
 // holds instruments of the same names.
 func newMetrics(reg prometheus.Registerer) *metrics {
 	outcomes := func(name, help string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"outcome"})
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"outcome"})
+		reg.MustRegister(c)
+		// The series for success exists from the start, so rates over it are defined before the first.
+		c.WithLabelValues("ok")
+		return c
 	}
 	m := &metrics{
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -56,13 +60,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		deletions: outcomes("regapi_account_deletions_total",
 			"Account deletions, by outcome: ok or the problem code answered."),
 	}
-	counters := []*prometheus.CounterVec{m.registrations, m.activations, m.resends, m.resetRequests,
-		m.resetConfirms, m.passwordChanges, m.emailChangeRequests, m.emailChangeConfirms, m.deletions}
 	reg.MustRegister(m.duration, m.inFlight)
-	for _, c := range counters {
-		reg.MustRegister(c)
-		// The series for success exists from the start, so rates over it are defined before the first.
-		c.WithLabelValues("ok")
-	}
 	return m
 }

@@ -100,30 +100,36 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			due = started == free
 		}
 		ticker.pace(d.pollInterval())
-		select {
-		case <-ctx.Done():
-		case event := <-finished:
-			// Count every other send that ended meanwhile too, so that one claim refills all
-			// their slots: a claim per freed slot would make the claims' round trips, one
-			// after the other, the limit of the delivery rate. An event's successor of its
-			// account is due now: claim at once rather than at the next poll.
-			n, events := drain(finished)
-			inFlight -= 1 + n
-			due = due || event || events
-		case _, ok := <-wake:
-			if !ok {
-				wake = nil
-			}
-			due = true
-		case <-ticker.C:
-			due = true
-		case <-d.recovered:
-			due = true
-		}
+		freed, more := d.await(ctx, finished, &wake, ticker)
+		inFlight -= freed
+		due = due || more
 	}
 	d.logger.Info("email dispatcher stopping", "in_flight", inFlight)
 	wg.Wait()
 	return nil
+}
+
+// await waits until there may be messages to claim: a send finished (freed counts it and
+// every other that finished meanwhile), a wake-up came (a closed wake is set to nil), the
+// poll ticked or the store recovered. due says whether to claim; it is false when ctx ended.
+func (d *Dispatcher) await(ctx context.Context, finished <-chan bool, wake *<-chan struct{}, ticker *poller) (freed int, due bool) {
+	select {
+	case <-ctx.Done():
+		return 0, false
+	case event := <-finished:
+		// One claim refills every slot freed meanwhile: a claim per freed slot would make the
+		// claims' round trips, one after the other, the limit of the delivery rate. An
+		// event's successor of its account is due now: claim at once, not at the next poll.
+		n, events := drain(finished)
+		return 1 + n, event || events
+	case _, ok := <-*wake:
+		if !ok {
+			*wake = nil
+		}
+	case <-ticker.C:
+	case <-d.recovered:
+	}
+	return 0, true
 }
 
 // start claims messages for up to free send slots and starts a send of each, which signals

@@ -180,6 +180,15 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 			After: wait - h.maxWait,
 		}
 	}
+	if err := h.waitForSlot(ctx); err != nil {
+		return nil, err
+	}
+	return release, nil
+}
+
+// waitForSlot takes a hashing slot when one frees, waiting at most maxWait (when set) and
+// no longer than ctx.
+func (h *Hasher) waitForSlot(ctx context.Context) error {
 	var timeout <-chan time.Time
 	if h.maxWait > 0 {
 		timer := time.NewTimer(h.maxWait)
@@ -190,11 +199,11 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	select {
 	case h.running <- struct{}{}:
 		h.observe(time.Since(start))
-		return release, nil
+		return nil
 	case <-timeout:
-		return nil, fmt.Errorf("%w: waited %s for a password hashing slot", registration.ErrOverloaded, h.maxWait)
+		return fmt.Errorf("%w: waited %s for a password hashing slot", registration.ErrOverloaded, h.maxWait)
 	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for a password hashing slot: %w", ctx.Err())
+		return fmt.Errorf("wait for a password hashing slot: %w", ctx.Err())
 	}
 }
 

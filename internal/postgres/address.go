@@ -46,15 +46,6 @@ func saveChanges(ctx context.Context, tx pgx.Tx, addrs []*registration.Address) 
 // queueChange queues the statements that write change c, recorded on the address email.
 func queueChange(b *pgx.Batch, email string, c registration.Change) error {
 	switch c := c.(type) {
-	case registration.AccountCreated:
-		if c.Replaced != "" {
-			// The cascades take the old account's codes and emails with it.
-			b.Queue(`DELETE FROM users WHERE id = $1`, c.Replaced)
-		}
-		u := c.Account.User
-		b.Queue(`INSERT INTO users (id, email, password_hash, status, created_at, activated_at, language)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			u.ID, u.Email, c.Account.PasswordHash, u.Status, u.CreatedAt, u.ActivatedAt, c.Account.Language)
 	case registration.CodeIssued:
 		code, out := c.Code, c.Email
 		var newEmail *string
@@ -64,6 +55,31 @@ func queueChange(b *pgx.Batch, email string, c registration.Change) error {
 		b.Queue(insertCodeWithEmail, c.UserID, code.Kind, code.Hash, code.IssuedAt, code.Attempts,
 			newEmail, out.Recipient, out.Sealed, out.KeyID, out.Kind)
 		b.Queue(`UPDATE address_codes SET issued = $2 WHERE email = $1`, email, c.History)
+	case registration.EmailQueued:
+		out := c.Email
+		b.Queue(insertEmail, c.UserID, out.Recipient, out.Sealed, out.KeyID, out.Kind, c.At)
+	case registration.EventQueued:
+		b.Queue(insertEvent, c.AccountID, c.Email, c.Body, outbox.EventKeyID, c.Type, c.At)
+	case registration.ReceiptRecorded:
+		queueRecordAnswer(b, c.Scope, c.Endpoint, c.Key, c.Answer)
+	default:
+		return queueAccountChange(b, c)
+	}
+	return nil
+}
+
+// queueAccountChange queues the statements of c, a change of an account or of its codes.
+func queueAccountChange(b *pgx.Batch, c registration.Change) error {
+	switch c := c.(type) {
+	case registration.AccountCreated:
+		if c.Replaced != "" {
+			// The cascades take the old account's codes and emails with it.
+			b.Queue(`DELETE FROM users WHERE id = $1`, c.Replaced)
+		}
+		u := c.Account.User
+		b.Queue(`INSERT INTO users (id, email, password_hash, status, created_at, activated_at, language)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			u.ID, u.Email, c.Account.PasswordHash, u.Status, u.CreatedAt, u.ActivatedAt, c.Account.Language)
 	case registration.AttemptCounted:
 		// Only the count: sent_at belongs to MarkSent, which may set it meanwhile.
 		b.Queue(`UPDATE codes SET attempts = $3 WHERE user_id = $1 AND kind = $2`, c.UserID, c.Kind, c.Attempts)
@@ -84,13 +100,6 @@ func queueChange(b *pgx.Batch, email string, c registration.Change) error {
 	case registration.AccountDeleted:
 		// The cascades take its codes and every email to it, sent or not.
 		b.Queue(`DELETE FROM users WHERE id = $1`, c.UserID)
-	case registration.EmailQueued:
-		out := c.Email
-		b.Queue(insertEmail, c.UserID, out.Recipient, out.Sealed, out.KeyID, out.Kind, c.At)
-	case registration.ReceiptRecorded:
-		queueRecordAnswer(b, c.Scope, c.Endpoint, c.Key, c.Answer)
-	case registration.EventQueued:
-		b.Queue(insertEvent, c.AccountID, c.Email, c.Body, outbox.EventKeyID, c.Type, c.At)
 	default:
 		return fmt.Errorf("save address: unknown change %T", c)
 	}

@@ -60,22 +60,13 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, u User, code string) (
 	if f.code("code", code); f.err() != nil {
 		return User{}, f.err()
 	}
-	// The new address is read first, to lock it with the old one; the locked state is checked
-	// again below.
-	acct, err := s.store.Account(ctx, u.Email)
-	if errors.Is(err, ErrNotFound) || (err == nil && acct.User.ID != u.ID) {
-		return User{}, ErrUnauthorized
-	}
+	newEmail, err := s.askedAddress(ctx, u)
 	if err != nil {
-		return User{}, fmt.Errorf("confirm email change: %w", err)
-	}
-	asked := acct.Code(CodeEmailChange)
-	if asked == nil {
-		return User{}, ErrInvalidCode
+		return User{}, err
 	}
 	var outcome error
 	var user User
-	err = s.store.UpdateAddresses(ctx, u.Email, asked.NewEmail, func(from, to *Address) error {
+	err = s.store.UpdateAddresses(ctx, u.Email, newEmail, func(from, to *Address) error {
 		if !holds(from, u) {
 			return ErrUnauthorized
 		}
@@ -89,26 +80,55 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, u User, code string) (
 			record(ctx, from, nil, outcome)
 			return nil // a wrong try must be saved
 		}
-		if to.Account != nil {
-			if s.policy.holdsAddress(to.Account, now) {
-				return ErrEmailTaken
-			}
-			if err := s.emit(to, EventDeleted, to.Account.User, now, nil); err != nil {
-				return err
-			}
-			to.DeleteAccount() // a pending account whose code died holds no address
-		}
-		to.MoveAccountHere(from)
-		user = to.Account.User
-		record(ctx, to, user, nil)
-		previous := func(d *EventData) { d.PreviousEmail = from.Email }
-		if err := s.emit(to, EventEmailChanged, user, now, previous); err != nil {
-			return err
-		}
-		return s.queueNotice(from, to.Account, Email{Kind: EmailEmailChanged, To: from.Email, NewEmail: MaskEmail(to.Email)})
+		var err error
+		user, err = s.moveAccount(ctx, from, to, now)
+		return err
 	})
 	if err != nil {
 		return User{}, fmt.Errorf("confirm email change: %w", err)
 	}
 	return user, outcome
+}
+
+// askedAddress returns the address u's live email_change code was sent to. It is read before
+// the two addresses are locked together; the locked state is checked again. It returns
+// ErrInvalidCode when no change was asked for, or ErrUnauthorized when the account changed
+// since u authenticated.
+func (s *Service) askedAddress(ctx context.Context, u User) (string, error) {
+	acct, err := s.store.Account(ctx, u.Email)
+	if errors.Is(err, ErrNotFound) || (err == nil && acct.User.ID != u.ID) {
+		return "", ErrUnauthorized
+	}
+	if err != nil {
+		return "", fmt.Errorf("confirm email change: %w", err)
+	}
+	asked := acct.Code(CodeEmailChange)
+	if asked == nil {
+		return "", ErrInvalidCode
+	}
+	return asked.NewEmail, nil
+}
+
+// moveAccount moves the account of from to to, whose code was just proved, at now: a pending
+// account at to whose code died is replaced, the old address gets a notice naming the new
+// one, masked. It returns ErrEmailTaken when to holds an account that keeps it.
+func (s *Service) moveAccount(ctx context.Context, from, to *Address, now time.Time) (User, error) {
+	if to.Account != nil {
+		if s.policy.holdsAddress(to.Account, now) {
+			return User{}, ErrEmailTaken
+		}
+		if err := s.emit(to, EventDeleted, to.Account.User, now, nil); err != nil {
+			return User{}, err
+		}
+		to.DeleteAccount()
+	}
+	to.MoveAccountHere(from)
+	user := to.Account.User
+	record(ctx, to, user, nil)
+	previous := func(d *EventData) { d.PreviousEmail = from.Email }
+	if err := s.emit(to, EventEmailChanged, user, now, previous); err != nil {
+		return User{}, err
+	}
+	notice := Email{Kind: EmailEmailChanged, To: from.Email, NewEmail: MaskEmail(to.Email)}
+	return user, s.queueNotice(from, to.Account, notice)
 }

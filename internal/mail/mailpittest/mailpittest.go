@@ -93,20 +93,7 @@ func Start(t testing.TB, opts ...Option) Server {
 	if testing.Short() {
 		t.Skip("-short: runs a mailpit process")
 	}
-	bin, err := exec.LookPath("mailpit")
-	if err != nil && os.Getenv("TEST_MAILPIT_URL") != "" {
-		// The shared instance is there, but its flags are not the test's to set.
-		t.Skip("MAILPIT BINARY NOT AVAILABLE: SMTP AUTH or TLS needs a mailpit on PATH " +
-			"(go install github.com/axllent/mailpit@MAILPIT_VERSION, from the versions file); TEST_MAILPIT_URL cannot take them")
-	}
-	if err != nil {
-		msg := "MAILPIT NOT AVAILABLE: no TEST_MAILPIT_URL and no mailpit on PATH " +
-			"(go install github.com/axllent/mailpit@MAILPIT_VERSION, from the versions file)"
-		if os.Getenv("TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	bin := lookPath(t)
 	// No port is probed free and handed to Mailpit, when another process of a parallel suite
 	// may take it first. Its HTTP API binds port 0 (the send API needs a TCP peer address),
 	// read back from the process's sockets; its SMTP listener is a Unix socket in a directory
@@ -138,6 +125,27 @@ func Start(t testing.TB, opts ...Option) Server {
 	base := "http://" + listeningAddr(t, cmd.Process.Pid)
 	waitUp(t, base)
 	return Server{URL: base, SMTPAddr: smtpAddr}
+}
+
+// lookPath returns the mailpit on PATH, or skips t (fails it when TEST_REQUIRE_SERVICES=1).
+func lookPath(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("mailpit")
+	if err == nil {
+		return bin
+	}
+	if os.Getenv("TEST_MAILPIT_URL") != "" {
+		// The shared instance is there, but its flags are not the test's to set.
+		t.Skip("MAILPIT BINARY NOT AVAILABLE: SMTP AUTH or TLS needs a mailpit on PATH " +
+			"(go install github.com/axllent/mailpit@MAILPIT_VERSION, from the versions file); TEST_MAILPIT_URL cannot take them")
+	}
+	msg := "MAILPIT NOT AVAILABLE: no TEST_MAILPIT_URL and no mailpit on PATH " +
+		"(go install github.com/axllent/mailpit@MAILPIT_VERSION, from the versions file)"
+	if os.Getenv("TEST_REQUIRE_SERVICES") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
 }
 
 func shared(t testing.TB, base string) Server {

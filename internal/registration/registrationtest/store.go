@@ -175,6 +175,25 @@ func (s *Store) settle(recipient string, mark func(*Message)) int {
 // would.
 func (st *state) apply(email string, c registration.Change) error {
 	switch c := c.(type) {
+	case registration.CodeIssued:
+		return st.issue(email, c)
+	case registration.EmailQueued:
+		st.queue(Message{UserID: c.UserID, Email: c.Email})
+	case registration.EventQueued:
+		st.queue(Message{UserID: c.AccountID, Event: c.Body})
+	case registration.ReceiptRecorded:
+		st.receipts[[3]string{c.Scope, c.Endpoint, c.Key}] = c.Answer
+	case registration.EmailChanged:
+		return st.move(c)
+	default:
+		return st.applyToAccount(c)
+	}
+	return nil
+}
+
+// applyToAccount writes c, a change of an account or of its codes.
+func (st *state) applyToAccount(c registration.Change) error {
+	switch c := c.(type) {
 	case registration.AccountCreated:
 		if c.Replaced != "" {
 			st.deleteAccount(c.Replaced)
@@ -185,19 +204,6 @@ func (st *state) apply(email string, c registration.Change) error {
 		acct := cloneAccount(&c.Account)
 		acct.Codes = nil
 		st.accounts[acct.User.Email] = acct
-	case registration.CodeIssued:
-		acct := st.byID(c.UserID)
-		if acct == nil {
-			return fmt.Errorf("code for unknown account %s", c.UserID)
-		}
-		id := st.queue(Message{UserID: c.UserID, Email: c.Email})
-		code := c.Code
-		if acct.Codes == nil {
-			acct.Codes = map[registration.CodeKind]*registration.Code{}
-		}
-		acct.Codes[code.Kind] = &code
-		st.codeMsg[codeRef{c.UserID, code.Kind}] = id
-		st.issued[email] = slices.Clone(c.History)
 	case registration.AttemptCounted:
 		if code := st.code(c.UserID, c.Kind); code != nil {
 			code.Attempts = c.Attempts
@@ -218,19 +224,29 @@ func (st *state) apply(email string, c registration.Change) error {
 		if acct := st.byID(c.UserID); acct != nil {
 			acct.PasswordHash = c.Hash
 		}
-	case registration.EmailChanged:
-		return st.move(c)
 	case registration.AccountDeleted:
 		st.deleteAccount(c.UserID)
-	case registration.EmailQueued:
-		st.queue(Message{UserID: c.UserID, Email: c.Email})
-	case registration.EventQueued:
-		st.queue(Message{UserID: c.AccountID, Event: c.Body})
-	case registration.ReceiptRecorded:
-		st.receipts[[3]string{c.Scope, c.Endpoint, c.Key}] = c.Answer
 	default:
 		return fmt.Errorf("unknown change %T", c)
 	}
+	return nil
+}
+
+// issue carries out a CodeIssued recorded on the address email: the code replaces the
+// account's earlier one of its kind, and the email carrying it is queued.
+func (st *state) issue(email string, c registration.CodeIssued) error {
+	acct := st.byID(c.UserID)
+	if acct == nil {
+		return fmt.Errorf("code for unknown account %s", c.UserID)
+	}
+	id := st.queue(Message{UserID: c.UserID, Email: c.Email})
+	code := c.Code
+	if acct.Codes == nil {
+		acct.Codes = map[registration.CodeKind]*registration.Code{}
+	}
+	acct.Codes[code.Kind] = &code
+	st.codeMsg[codeRef{c.UserID, code.Kind}] = id
+	st.issued[email] = slices.Clone(c.History)
 	return nil
 }
 
