@@ -20,9 +20,8 @@ import (
 	"github.com/regapi/regapi/internal/registration"
 )
 
-// serve runs `regapi serve` until ctx is cancelled or one of its parts fails: the HTTP API,
-// with the NOTIFY sender that wakes dispatchers after commits, beside the parts it shares
-// with worker.
+// serve runs `regapi serve` until ctx is cancelled or one of its parts fails: the HTTP API
+// beside the parts it shares with worker.
 func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 	// Bound first: a taken port is the commonest start-up failure, and nothing else has
 	// started yet that would have to be stopped.
@@ -36,9 +35,7 @@ func serve(ctx context.Context, cfg Config, stdout io.Writer) error {
 		return err
 	}
 	defer p.pools.close() // after every part has returned: Wait comes first
-	notifier := postgres.NewNotifier(p.pools.main)
-	p.g.Go(func() error { return notifier.Run(p.ctx) })
-	api, err := newAPI(p.ctx, cfg, p.logger, postgres.NewAccountStore(p.pools.main, notifier.Wake),
+	api, err := newAPI(p.ctx, cfg, p.logger, postgres.NewAccountStore(p.pools.main, p.wakeups.Committed),
 		postgres.NewIdempotencyKeys(p.pools.main), p.keys, p.reg)
 	if err != nil {
 		return errors.Join(err, stopGroup(p.g))
@@ -60,7 +57,7 @@ func worker(ctx context.Context, cfg Config, stdout io.Writer) error {
 }
 
 // parts is what serve and worker share. Every long-running part runs under g: the email
-// dispatcher with its wake-up listener and delivery batching, retention, and what serve adds.
+// dispatcher with its wake-ups and delivery batching, retention, and what serve adds.
 // The first failure cancels ctx, which the others run under, and is the exit error, so a
 // part that cannot start ends the process at once.
 type parts struct {
@@ -70,6 +67,9 @@ type parts struct {
 	keys   *registration.CodeKeys
 	pools  pools
 	reg    *prometheus.Registry
+	// wakeups tell every dispatcher about the emails this process commits, and this
+	// process's dispatcher about everyone's.
+	wakeups *postgres.Wakeups
 }
 
 // startParts builds the parts serve and worker share and starts them in a new group.
@@ -88,11 +88,13 @@ func startParts(ctx context.Context, cfg Config, stdout io.Writer, withAPI bool)
 	if err != nil {
 		return nil, err
 	}
-	p := &parts{logger: logger, keys: keys, pools: pools, reg: newRegistry(pools.main, logger)}
+	p := &parts{logger: logger, keys: keys, pools: pools, reg: newRegistry(pools.main, logger),
+		wakeups: postgres.NewWakeups(pools.main, logger)}
 	p.g, p.ctx = errgroup.WithContext(ctx)
 	retention := newRetention(pools.main, cfg, logger, p.reg)
 	p.g.Go(func() error { return retention.Run(p.ctx) })
-	startDispatcher(p.ctx, p.g, cfg, pools.dispatcher, provider, keys, logger, p.reg)
+	p.g.Go(func() error { return p.wakeups.Run(p.ctx) })
+	startDispatcher(p.ctx, p.g, cfg, pools.dispatcher, provider, keys, logger, p.reg, p.wakeups.C())
 	return p, nil
 }
 
@@ -114,11 +116,11 @@ func newRegistry(pool *pgxpool.Pool, logger *slog.Logger) *prometheus.Registry {
 	return reg
 }
 
-// startDispatcher adds to g the email dispatcher on pool, with the wake-up listener that
-// tells it when emails were committed and the batching that records their delivery.
+// startDispatcher adds to g the email dispatcher on pool, woken by wake when emails were
+// committed, with the batching that records their delivery.
 func startDispatcher(ctx context.Context, g *errgroup.Group, cfg Config, pool *pgxpool.Pool, provider mail.Provider,
-	keys *registration.CodeKeys, logger *slog.Logger, reg *prometheus.Registry) {
-	store, wakeups := postgres.NewOutbox(pool), postgres.NewWakeups(pool, logger)
+	keys *registration.CodeKeys, logger *slog.Logger, reg *prometheus.Registry, wake <-chan struct{}) {
+	store := postgres.NewBatchedOutbox(pool)
 	var events outbox.EventPoster
 	// Checked when the configuration was read: it fails here only when unset.
 	if w, err := mail.NewEventWebhook(cfg.EventsWebhookURL, cfg.EventsWebhookSecret, nil, logger); err == nil {
@@ -130,9 +132,8 @@ func startDispatcher(ctx context.Context, g *errgroup.Group, cfg Config, pool *p
 		SendTimeout: cfg.MailSendTimeout,
 		MaxAttempts: cfg.MailMaxAttempts,
 		Concurrency: cfg.MailConcurrency,
-	}, logger, outbox.NewMetrics(reg), wakeups.C())
+	}, logger, outbox.NewMetrics(reg), wake)
 	g.Go(func() error { return store.Run(ctx) })
-	g.Go(func() error { return wakeups.Run(ctx) })
 	// The dispatcher stops claiming when ctx ends and returns once its sends are done.
 	g.Go(func() error { return dispatcher.Run(ctx) })
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -57,12 +58,12 @@ func newEnv(t *testing.T, policy registration.Policy) *env {
 		t.Fatal(err)
 	}
 	// The accounts wake the outbox's dispatchers after each commit of an email, as served.
-	notifier := postgres.NewNotifier(pool)
+	wakeups := postgres.NewWakeups(pool, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- notifier.Run(ctx) }()
+	go func() { done <- wakeups.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	e := &env{pool: pool, accounts: postgres.NewAccountStore(pool, notifier.Wake), keys: keys, clock: registrationtest.NewClock()}
+	e := &env{pool: pool, accounts: postgres.NewAccountStore(pool, wakeups.Committed), keys: keys, clock: registrationtest.NewClock()}
 	e.svc, err = registration.NewService(context.Background(), e.accounts, registrationtest.Hasher{}, keys, policy, e.clock.Now)
 	if err != nil {
 		t.Fatal(err)

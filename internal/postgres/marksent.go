@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // markTimeout bounds one statement that records deliveries.
@@ -24,10 +26,12 @@ const markSentBatch = `WITH sent AS (
 	UPDATE codes SET sent_at = now()
 	WHERE message_id = ANY(ARRAY(SELECT id FROM sent)) AND sent_at IS NULL`
 
-// sentMarks merges concurrent MarkSent calls: while one statement records some deliveries,
-// the ones that come meanwhile queue up and go together in the next. One delivery alone is
-// recorded at once; under load a statement, and a commit, serves many.
-type sentMarks struct {
+// BatchedOutbox is the Outbox a dispatcher uses: while its owner runs Run, concurrent
+// MarkSent calls merge, and while one statement records some deliveries, the ones that come
+// meanwhile queue up and go together in the next. One delivery alone is recorded at once;
+// under load a statement, and a commit, serves many.
+type BatchedOutbox struct {
+	*Outbox
 	mu      sync.Mutex
 	queue   []sentMark
 	running bool          // Run is recording the queue
@@ -39,24 +43,32 @@ type sentMark struct {
 	done chan error
 }
 
-func newSentMarks() sentMarks { return sentMarks{queued: make(chan struct{}, 1)} }
+// NewBatchedOutbox returns the batching outbox of the database behind pool.
+func NewBatchedOutbox(pool *pgxpool.Pool) *BatchedOutbox {
+	return &BatchedOutbox{Outbox: NewOutbox(pool), queued: make(chan struct{}, 1)}
+}
 
 // MarkSent implements outbox.Store: it marks message id sent as of now() and starts the
-// lifetime of the activation code it carries. A message no longer pending (sent already, or
-// dead) is left as it is. While Run runs, the mark joins the next batch; otherwise it is
-// recorded at once. It returns a wrapped database error when the update fails, or ctx's
-// error when ctx ends first (the mark may then still be recorded, which is harmless).
+// lifetime of the code it carries. A message no longer pending (sent already, or dead) is
+// left as it is. It returns a wrapped database error when the update fails.
 func (o *Outbox) MarkSent(ctx context.Context, id int64) error {
+	return o.recordSent(ctx, []int64{id})
+}
+
+// MarkSent is Outbox.MarkSent, in a batch while Run runs and on its own otherwise. It
+// returns ctx's error when ctx ends first (the mark may then still be recorded, which is
+// harmless).
+func (o *BatchedOutbox) MarkSent(ctx context.Context, id int64) error {
 	m := sentMark{id: id, done: make(chan error, 1)}
-	o.sent.mu.Lock()
-	if !o.sent.running {
-		o.sent.mu.Unlock()
+	o.mu.Lock()
+	if !o.running {
+		o.mu.Unlock()
 		return o.recordSent(ctx, []int64{id})
 	}
-	o.sent.queue = append(o.sent.queue, m)
-	o.sent.mu.Unlock()
+	o.queue = append(o.queue, m)
+	o.mu.Unlock()
 	select {
-	case o.sent.queued <- struct{}{}:
+	case o.queued <- struct{}{}:
 	default: // Run is already due to look at the queue
 	}
 	select {
@@ -70,15 +82,15 @@ func (o *Outbox) MarkSent(ctx context.Context, id int64) error {
 // Run records the marks of concurrent MarkSent calls in batches until ctx is cancelled.
 // Then it records what is queued and returns nil; later MarkSent calls record their marks
 // one by one, so that the sends a stopping dispatcher finishes are still recorded. One Run
-// at a time per Outbox.
-func (o *Outbox) Run(ctx context.Context) error {
-	o.sent.mu.Lock()
-	o.sent.running = true
-	o.sent.mu.Unlock()
+// at a time.
+func (o *BatchedOutbox) Run(ctx context.Context) error {
+	o.mu.Lock()
+	o.running = true
+	o.mu.Unlock()
 	for {
 		select {
 		case <-ctx.Done():
-		case <-o.sent.queued:
+		case <-o.queued:
 		}
 		batch, last := o.takeSent(ctx.Err() != nil)
 		if len(batch) > 0 {
@@ -97,12 +109,12 @@ func (o *Outbox) Run(ctx context.Context) error {
 
 // takeSent empties the queue. When stopping it also hands the queue back to the callers,
 // and reports that this batch is the last.
-func (o *Outbox) takeSent(stopping bool) (batch []sentMark, last bool) {
-	o.sent.mu.Lock()
-	defer o.sent.mu.Unlock()
-	batch, o.sent.queue = o.sent.queue, nil
+func (o *BatchedOutbox) takeSent(stopping bool) (batch []sentMark, last bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	batch, o.queue = o.queue, nil
 	if stopping {
-		o.sent.running = false
+		o.running = false
 	}
 	return batch, stopping
 }

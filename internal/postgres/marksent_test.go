@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// runOutbox runs db's Outbox until the returned stop is called, which waits for Run to end.
+// runOutbox runs db's BatchedOutbox until the returned stop is called, which waits for Run to end.
 func (db *outboxDB) runOutbox(t *testing.T) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())

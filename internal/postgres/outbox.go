@@ -24,16 +24,14 @@ import (
 // plans are checked against deliberately stale statistics (plans_test.go).
 type Outbox struct {
 	pool *pgxpool.Pool
-	sent sentMarks
 }
 
 var _ outbox.Store = (*Outbox)(nil)
 
 // NewOutbox returns the outbox of the database behind pool, whose schema must be migrated.
-// MarkSent merges concurrent calls into one statement while Run runs, and records each call
-// on its own otherwise.
+// Its MarkSent records each delivery on its own; a dispatcher's store is a BatchedOutbox.
 func NewOutbox(pool *pgxpool.Pool) *Outbox {
-	return &Outbox{pool: pool, sent: newSentMarks()}
+	return &Outbox{pool: pool}
 }
 
 // claimSQL leases due messages. $1 are the key ids, $2 the lease, $3 the limit. For each key

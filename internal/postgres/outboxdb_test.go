@@ -22,16 +22,16 @@ var (
 	bothKeys    = [][]byte{keyCurrent, keyPrevious}
 )
 
-// outboxDB is an Outbox on a database of its own.
+// outboxDB is a dispatcher's outbox on a database of its own.
 type outboxDB struct {
 	pool *pgxpool.Pool
-	ob   *postgres.Outbox
+	ob   *postgres.BatchedOutbox
 }
 
 func newOutboxDB(t *testing.T) *outboxDB {
 	t.Helper()
 	pool := newPool(t)
-	return &outboxDB{pool: pool, ob: postgres.NewOutbox(pool)}
+	return &outboxDB{pool: pool, ob: postgres.NewBatchedOutbox(pool)}
 }
 
 func (db *outboxDB) exec(t *testing.T, sql string, args ...any) {

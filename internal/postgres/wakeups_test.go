@@ -16,10 +16,8 @@ func TestWakeups(t *testing.T) {
 	db := newOutboxDB(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	w := postgres.NewWakeups(db.pool, slog.New(slog.NewTextHandler(t.Output(), nil)))
-	n := postgres.NewNotifier(db.pool)
-	done := make(chan error, 2)
+	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	go func() { done <- n.Run(ctx) }()
 	receive := func(what string) {
 		t.Helper()
 		select {
@@ -29,7 +27,7 @@ func TestWakeups(t *testing.T) {
 		}
 	}
 	receive("on connecting")
-	n.Wake()
+	w.Committed()
 	receive("after a commit")
 
 	// Kill the listener's connection: it must come back, and wake once on its return since
@@ -41,18 +39,16 @@ func TestWakeups(t *testing.T) {
 		t.Fatalf("terminated %d listeners (%v), want 1", killed, err)
 	}
 	receive("on reconnecting")
-	n.Wake()
+	w.Committed()
 	receive("after a commit on the new connection")
 	cancel()
-	for range 2 {
-		if err := <-done; err != nil {
-			t.Errorf("Run() = %v, want nil", err)
-		}
+	if err := <-done; err != nil {
+		t.Errorf("Run() = %v, want nil", err)
 	}
 }
 
 // A burst of commits shares a few notifications, and the last commit is never left without one.
-func TestNotifierMergesABurst(t *testing.T) {
+func TestWakeupsMergeABurstOfCommits(t *testing.T) {
 	t.Parallel()
 	db := newOutboxDB(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -65,10 +61,10 @@ func TestNotifierMergesABurst(t *testing.T) {
 	if _, err := conn.Exec(ctx, "LISTEN outbox"); err != nil {
 		t.Fatal(err)
 	}
-	n := postgres.NewNotifier(db.pool)
-	go func() { _ = n.Run(ctx) }()
+	w := postgres.NewWakeups(db.pool, slog.New(slog.DiscardHandler))
+	go func() { _ = w.Run(ctx) }()
 	for range 1000 {
-		n.Wake()
+		w.Committed()
 	}
 	received := 0
 	for {
