@@ -83,6 +83,7 @@ func TestBadInput(t *testing.T) {
 // are cut off after the server's read timeouts (ReadHeaderTimeout 5s, ReadTimeout 15s):
 // neither hangs a connection for ever nor gets a 500.
 func TestHostileConnections(t *testing.T) {
+	skipSlowFaults(t)
 	t.Parallel()
 	a := startApp(t, baseEnv(t))
 	addr := strings.TrimPrefix(a.base, "http://")

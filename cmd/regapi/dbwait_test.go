@@ -51,6 +51,7 @@ func timed(fn func()) time.Duration {
 // the database does not answer in time, and a client that gives up meanwhile is no 500 in
 // the log. When the lock goes, the same process serves again.
 func TestRequestsDoNotWaitOnALockedDatabase(t *testing.T) {
+	skipSlowFaults(t)
 	t.Parallel()
 	env := baseEnv(t)
 	a := startApp(t, env)

@@ -118,6 +118,7 @@ func (f *fakeProvider) waitAccepted(t *testing.T, n int, timeout time.Duration) 
 var codeInText = regexp.MustCompile(`\b\d{4}\b`)
 
 func TestEveryEmailArrivesThroughProviderFaults(t *testing.T) {
+	skipSlowFaults(t)
 	t.Parallel()
 	// Each email is refused with a 500, then its sender times out, then it is accepted.
 	f := newFakeProvider(t, func(_ string, attempt int, r *http.Request) int {
@@ -225,6 +226,7 @@ func receive(t *testing.T, ch <-chan string, timeout time.Duration) string {
 }
 
 func TestShutdownCutsOffATricklingClient(t *testing.T) {
+	skipSlowFaults(t)
 	t.Parallel()
 	env := baseEnv(t)
 	_, stop := runApp(t, env)

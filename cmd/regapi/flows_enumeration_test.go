@@ -32,6 +32,7 @@ import (
 // race detector) for a known and an unknown address alike, and skipping it for either would
 // put the medians that far apart.
 func TestResetAnswersDoNotRevealAccounts(t *testing.T) {
+	skipSlowFaults(t)
 	t.Parallel()
 	env := baseEnv(t)
 	env["ARGON2_MEMORY_KIB"], env["ARGON2_ITERATIONS"] = "19456", "2"

@@ -381,3 +381,12 @@ func reconcile(t *testing.T, db *pgxpool.Pool, told map[string]string, l *ledger
 	}
 	return stored, l.deliveries(f)
 }
+
+// skipSlowFaults skips t under go test -short: it waits out real timeouts (a provider that
+// hangs, an outage, a client that trickles), which is seconds of wall clock each.
+func skipSlowFaults(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: waits out real timeouts")
+	}
+}

@@ -86,6 +86,7 @@ func faultOf(recipient string) fault {
 // delivered, a permanent rejection is dead at once with its reason, and no email is ever
 // being sent twice at the same time.
 func TestProviderFaults(t *testing.T) {
+	skipSlowFaults(t)
 	t.Parallel()
 	l := newLedger()
 	var f *fakeProvider
@@ -213,6 +214,7 @@ func checkDead(t *testing.T, db *pgxpool.Pool, perFault int) {
 // answers 503. Every email must arrive once it is back, none twice. The outage lasts
 // 10 seconds, or 60 with REGAPI_LONG_TESTS=1.
 func TestProviderOutageLosesNoMail(t *testing.T) {
+	skipSlowFaults(t)
 	t.Parallel()
 	outage := 10 * time.Second
 	if os.Getenv("REGAPI_LONG_TESTS") == "1" {

@@ -14,6 +14,7 @@ import (
 // permanent refusal is dead at once with its reason, one key per email, none sent twice at
 // once. SMTP has no Retry-After: a throttled email waits the usual backoff there.
 func TestProviderFaultsOverSMTPAndWebhook(t *testing.T) {
+	skipSlowFaults(t)
 	t.Parallel()
 	for _, name := range slices.Sorted(maps.Keys(transports)) {
 		t.Run(name, func(t *testing.T) {
@@ -85,6 +86,7 @@ func checkFaultLedger(t *testing.T, name string, f *fakeProvider, l *ledger) {
 // (451 or 503).
 // Every email arrives once it is back, none twice, none dead.
 func TestProviderOutageOverSMTPAndWebhook(t *testing.T) {
+	skipSlowFaults(t)
 	t.Parallel()
 	for name, tr := range transports {
 		t.Run(name, func(t *testing.T) {
@@ -132,6 +134,7 @@ func TestProviderOutageOverSMTPAndWebhook(t *testing.T) {
 // waits for the relay or receiver; the process started after it sends the email again with
 // the same Message-ID or webhook-id, and its code activates the account.
 func TestKilledSenderOverSMTPAndWebhook(t *testing.T) {
+	skipSlowFaults(t)
 	t.Parallel()
 	for name, tr := range transports {
 		t.Run(name, func(t *testing.T) {
