@@ -75,6 +75,14 @@ func startApp(t *testing.T, env map[string]string) *app {
 		if err := stop(); err != nil {
 			t.Error(err)
 		}
+		if t.Failed() {
+			// What the service said went wrong, for the failure at hand.
+			for line := range strings.Lines(a.stdout.String()) {
+				if strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"level":"WARN"`) {
+					t.Log(strings.TrimSpace(line))
+				}
+			}
+		}
 	})
 	return a
 }

@@ -73,8 +73,7 @@ func queueAccountChange(b *pgx.Batch, c registration.Change) error {
 	switch c := c.(type) {
 	case registration.AccountCreated:
 		if c.Replaced != "" {
-			// The cascades take the old account's codes and emails with it.
-			b.Queue(`DELETE FROM users WHERE id = $1`, c.Replaced)
+			queueDeleteAccount(b, c.Replaced)
 		}
 		u := c.Account.User
 		b.Queue(`INSERT INTO users (id, email, password_hash, status, created_at, activated_at, language)
@@ -98,12 +97,20 @@ func queueAccountChange(b *pgx.Batch, c registration.Change) error {
 		b.Queue(`DELETE FROM codes WHERE user_id = $1`, c.UserID)
 		b.Queue(`UPDATE users SET email = $2 WHERE id = $1`, c.UserID, c.New)
 	case registration.AccountDeleted:
-		// The cascades take its codes and every email to it, sent or not.
-		b.Queue(`DELETE FROM users WHERE id = $1`, c.UserID)
+		queueDeleteAccount(b, c.UserID)
 	default:
 		return fmt.Errorf("save address: unknown change %T", c)
 	}
 	return nil
+}
+
+// queueDeleteAccount queues the deletion of account id; the cascades take its codes and
+// every email to it, sent or not. Its outbox rows are locked first, in id order: a
+// dispatcher recording a delivery locks the email's row, then its code, and a cascade that
+// took the code first would deadlock with it.
+func queueDeleteAccount(b *pgx.Batch, id string) {
+	b.Queue(`SELECT FROM outbox WHERE user_id = $1 ORDER BY id FOR UPDATE`, id)
+	b.Queue(`DELETE FROM users WHERE id = $1`, id)
 }
 
 // insertEmail commits an email that carries no code. It is due at once by the database's

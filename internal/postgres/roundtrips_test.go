@@ -208,7 +208,8 @@ func TestRequestRoundTrips(t *testing.T) {
 			u := e.register(t, email)
 			counter.reset()
 			return e.svc.Delete(ctx, u)
-		}, 5, 4},
+		}, 6, 4}, // the sixth locks the account's emails before the cascade deletes them
+
 	}
 	for _, op := range ops {
 		for i, email := range []string{"warm-" + op.name + "@example.com", "count-" + op.name + "@example.com"} {
