@@ -13,7 +13,7 @@
 #
 # Usage: scripts/smoke.sh [--with-tests]
 #   --with-tests   afterwards also run the test suite as the compose test service does
-#                  (go test -race -count=1 ./... with TEST_* pointing at the same services)
+#                  (go test -race -trimpath -count=1 ./... with TEST_* pointing at the same services)
 #
 # Environment (all optional):
 #   SMOKE_ADMIN_URL   PostgreSQL URL of a role that may CREATE DATABASE; a throwaway database
@@ -248,8 +248,8 @@ ok "make run, restarted between registration and activation: the emailed code ->
 if $with_tests; then
   [ -n "$admin_url" ] || admin_url="${SMOKE_ADMIN_URL:-${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}}"
   TEST_DATABASE_URL="$admin_url" TEST_MAILPIT_URL="$mailpit_url" TEST_REQUIRE_SERVICES=1 \
-    go test -race -count=1 ./... || fail "go test -race -count=1 ./..."
-  ok "go test -race -count=1 ./..."
+    go test -race -trimpath -count=1 ./... || fail "go test -race -trimpath -count=1 ./..."
+  ok "go test -race -trimpath -count=1 ./..."
 fi
 
 say "$passed passed, 0 failed"

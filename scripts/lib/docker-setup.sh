@@ -69,11 +69,12 @@ compose_bin="$TOOLS/docker-compose-$COMPOSE_VERSION"
 # build_compose_v2 builds the plugin from source into $compose_bin unless it is cached there
 # (several minutes: scripts/docker-e2e.sh runs it in the background meanwhile). go install
 # refuses the module (it has exclude directives), so it is downloaded and built with -mod=mod,
-# with private module and build caches that are removed afterwards.
+# with a private module cache that is removed afterwards. The build cache is the machine's:
+# the standard library, compiled static and trimmed, is shared with make build's.
 build_compose_v2() (
   [ ! -x "$compose_bin" ] || exit 0
   echo "building Docker Compose $COMPOSE_VERSION from source into $compose_bin"
-  export GOMODCACHE="$work/compose-mod" GOCACHE="$work/compose-gocache" GOFLAGS=-modcacherw
+  export GOMODCACHE="$work/compose-mod" GOFLAGS=-modcacherw
   set -e
   dir=$(cd "$work" && go mod download -json "github.com/docker/compose/v2@$COMPOSE_VERSION" |
     sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
@@ -85,7 +86,7 @@ build_compose_v2() (
     -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" \
     -o "$compose_bin.tmp" ./cmd
   mv "$compose_bin.tmp" "$compose_bin"
-  rm -rf "$work/compose-src" "$work/compose-gocache" "$work/compose-mod"
+  rm -rf "$work/compose-src" "$work/compose-mod"
 )
 
 # ensure_compose_v2 makes `docker compose` a v2 CLI: when the engine's CLI has none, it
