@@ -40,7 +40,7 @@ test:
 # The packages are compiled static and trimmed, as make build compiles them, so that vet,
 # staticcheck, gosec and the build share one compilation of the dependencies (regapi has no cgo).
 lint: export CGO_ENABLED = 0
-lint: export GOFLAGS = -trimpath
+lint: export GOFLAGS := $(GOFLAGS) -trimpath
 lint:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
