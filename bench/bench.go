@@ -10,6 +10,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -144,8 +145,9 @@ type endpointRuns struct {
 	name    string
 	hash    argonParams
 	users   *userPool
-	samples []float64 // argon2id ceiling samples (default hash)
-	hashCPU []float64 // CPU-ms per hash of each sample
+	samples []float64    // argon2id ceiling samples (default hash)
+	hashCPU []float64    // CPU-ms per hash of each sample
+	loops   []cpuAccount // where the cores went during each sample
 	points  []point
 	fastest float64 // most registrations/s seen
 }
@@ -221,6 +223,7 @@ func (e *endpointRuns) results(ctx context.Context) (ceiling, []result, error) {
 			if name == "default" && r.CPUPerOKMS > 0 && len(p.rec.sub) == 0 {
 				r.HashCPUMS = (e.hashCPU[p.sample] + e.hashCPU[p.sample+1]) / 2
 				r.HashShareOfCPU = r.HashCPUMS / r.CPUPerOKMS
+				r.Account, r.CeilingAccount = e.account(p, r.OK), &e.loops[p.sample]
 			}
 			r.Retries = p.retries
 			r.EmailsPerSecond = float64(b.provider.acceptedBetween(p.rec.from, p.rec.to)) / r.Seconds
@@ -240,6 +243,7 @@ func (e *endpointRuns) sampleCeiling(ctx context.Context) {
 	}
 	c := measureCeiling(ctx, e.hash, runtime.NumCPU(), warmup, e.b.p.ceilingFor)
 	e.samples, e.hashCPU = append(e.samples, c.HashesPerSecond), append(e.hashCPU, c.CPUMSPerHash)
+	e.loops = append(e.loops, *c.Account)
 }
 
 // measure measures one point, again when it was disturbed: when other processes used more
@@ -290,6 +294,18 @@ func (e *endpointRuns) measure(ctx context.Context, scenario string, c int, op f
 	}
 }
 
+// account accounts for point p, at which regapi answered ok requests with a hash each, from
+// the user time per hash of the ceiling samples around it.
+func (e *endpointRuns) account(p point, ok int) *cpuAccount {
+	perHash := (e.loops[p.sample].UserMSPerHash + e.loops[p.sample+1].UserMSPerHash) / 2
+	slots := e.b.cores()
+	if n, err := strconv.Atoi(e.b.o.serverEnv["HASH_CONCURRENCY"]); err == nil && n > 0 {
+		slots = n
+	}
+	a := pointAccount(p.usage, ok, time.Duration(perHash*float64(time.Millisecond)), e.b.cores(), slots)
+	return &a
+}
+
 // maxCeilingDrift is how much the ceiling samples around a point may differ, relative to
 // their mean, before the point counts as disturbed.
 const maxCeilingDrift = 0.15
@@ -321,7 +337,7 @@ func (e *endpointRuns) ceilingNote(before int) string {
 func (b *bench) measure(ctx context.Context, srv *server, c int, op func(context.Context, *client) attempt) (*recorder, procUsage) {
 	start := time.Now()
 	from, to := start.Add(b.p.warmup), start.Add(b.p.warmup+b.p.window)
-	watch := watchProcess(ctx, srv.pid(), from, to)
+	watch := watchProcess(ctx, srv.pid(), from, to, srv.counters)
 	cl := newClient(c)
 	defer cl.close()
 	rec := closedLoop(ctx, c, from, to, -1, func(ctx context.Context) attempt { return op(ctx, cl) })

@@ -47,6 +47,8 @@ type ceiling struct {
 	Samples []float64 `json:"samples,omitempty"`
 	// CPUMSPerHash is the CPU time of one hash (of the last sample, when there are several).
 	CPUMSPerHash float64 `json:"cpu_ms_per_hash"`
+	// Account is where the cores went while the (last) sample was measured.
+	Account *cpuAccount `json:"account,omitempty"`
 }
 
 func newCeiling(p argonParams, samples []float64, each time.Duration) ceiling {
@@ -73,6 +75,8 @@ func measureCeiling(ctx context.Context, p argonParams, workers int, warmup, d t
 	cpu0 := cpuTime(os.Getpid())
 	from := time.Now().Add(warmup)
 	slice := d / ceilingSlices
+	stop := make(chan struct{})
+	watch := watchUntil(os.Getpid(), from, stop, nil)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
@@ -90,12 +94,17 @@ func measureCeiling(ctx context.Context, p argonParams, workers int, warmup, d t
 		})
 	}
 	wg.Wait()
+	close(stop)
 	var n [ceilingSlices]int64
+	var measured int64
 	for i := range counts {
 		n[i] = counts[i].Load()
+		measured += n[i]
 	}
+	a := ceilingAccount(<-watch, measured, workers)
 	slices.Sort(n[:])
-	c := ceiling{Params: p, Goroutines: workers, Seconds: d.Seconds(), HashesPerSecond: float64(n[ceilingSlices/2]) / slice.Seconds()}
+	c := ceiling{Params: p, Goroutines: workers, Seconds: d.Seconds(), HashesPerSecond: float64(n[ceilingSlices/2]) / slice.Seconds(),
+		Account: &a}
 	if total := all.Load(); total > 0 {
 		// CPU time counts only the cycles the hash got, so neighbours that take cores away
 		// change it far less than the rate.

@@ -111,7 +111,7 @@ func (b *bench) costRun(ctx context.Context, srv *server, proxy *tripCounter, n,
 	users := newUserPool()
 	cl := newClient(c)
 	stop := make(chan struct{})
-	watch := watchUntil(srv.pid(), time.Now(), stop)
+	watch := watchUntil(srv.pid(), time.Now(), stop, nil)
 	rec := closedLoop(ctx, c, time.Now(), time.Now().Add(5*time.Minute), n, func(ctx context.Context) attempt {
 		return b.registerOp(srv, users)(ctx, cl)
 	})

@@ -53,7 +53,7 @@ func (b *bench) emailPipeline(ctx context.Context) ([]emailResult, error) {
 	b.logf("email: %.0f registrations/s for %s", b.p.steadyRate, b.p.steadyFor)
 	cl := newClient(256)
 	start := time.Now()
-	watch := watchProcess(ctx, srv.pid(), start, start.Add(b.p.steadyFor))
+	watch := watchProcess(ctx, srv.pid(), start, start.Add(b.p.steadyFor), nil)
 	rec := openLoop(ctx, b.p.steadyRate, b.p.steadyFor, 1024, func(ctx context.Context) attempt {
 		return b.registerOp(srv, steadyUsers)(ctx, cl)
 	})
@@ -71,7 +71,7 @@ func (b *bench) emailPipeline(ctx context.Context) ([]emailResult, error) {
 	cl = newClient(burstConcurrency)
 	start = time.Now()
 	stop := make(chan struct{})
-	watch = watchUntil(srv.pid(), start, stop)
+	watch = watchUntil(srv.pid(), start, stop, nil)
 	rec = closedLoop(ctx, burstConcurrency, start, start.Add(time.Hour), b.p.burst, func(ctx context.Context) attempt {
 		return b.registerOp(srv, burstUsers)(ctx, cl)
 	})

@@ -192,7 +192,7 @@ func (b *bench) eventsPipeline(ctx context.Context) ([]eventResult, error) {
 	users := newUserPool()
 	cl := newClient(256)
 	start := time.Now()
-	watch := watchProcess(ctx, srv.pid(), start, start.Add(b.p.steadyFor))
+	watch := watchProcess(ctx, srv.pid(), start, start.Add(b.p.steadyFor), nil)
 	rec := openLoop(ctx, b.p.steadyRate, b.p.steadyFor, 1024, func(ctx context.Context) attempt {
 		return b.registerOp(srv, users)(ctx, cl)
 	})
@@ -217,7 +217,7 @@ func (b *bench) eventsPipeline(ctx context.Context) ([]eventResult, error) {
 	users = newUserPool()
 	cl = newClient(64)
 	stop := make(chan struct{})
-	watch = watchUntil(srv.pid(), time.Now(), stop)
+	watch = watchUntil(srv.pid(), time.Now(), stop, nil)
 	made := closedLoop(ctx, 64, time.Now(), time.Now().Add(time.Hour), b.p.eventAccounts, func(ctx context.Context) attempt {
 		return b.threeEventsOp(srv, users, chain)(ctx, cl)
 	})

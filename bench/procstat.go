@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -27,11 +28,41 @@ var proc = func() *procfs.FS {
 type procUsage struct {
 	wall       time.Duration
 	serverCPU  time.Duration // regapi, user + system
+	server     procTimes     // regapi: the same, split, with its page faults
+	serverGC   time.Duration // regapi's garbage collector (the runtime's estimate), -1 when unknown
+	hashBusy   time.Duration // regapi's hash slots held, summed over the slots, -1 when unknown
 	peakRSS    int64         // regapi, bytes
 	loadgenCPU time.Duration // this process
+	loadgen    procTimes
+	loadgenGC  time.Duration
 	dbCPU      time.Duration // every postgres process, as far as they outlived the window
 	machineCPU time.Duration // every process on the machine
+	idle       time.Duration // every core's idle and I/O wait time
 }
+
+// procTimes is one process's CPU time, split into user and system, and its page faults.
+type procTimes struct {
+	user, system        time.Duration
+	minorFaults, majors uint64
+}
+
+// userHZ is the unit of /proc/<pid>/stat's times (as procfs assumes).
+const userHZ = 100
+
+// timesOf reads pid's procTimes, zero when unknown.
+func timesOf(pid int) procTimes {
+	st, err := process(pid, procfs.Proc.Stat)
+	if err != nil {
+		return procTimes{}
+	}
+	return procTimes{user: ticks(st.UTime), system: ticks(st.STime), minorFaults: uint64(st.MinFlt), majors: uint64(st.MajFlt)}
+}
+
+func (t procTimes) minus(u procTimes) procTimes {
+	return procTimes{t.user - u.user, t.system - u.system, t.minorFaults - u.minorFaults, t.majors - u.majors}
+}
+
+func ticks(n uint) time.Duration { return time.Duration(n) * time.Second / userHZ }
 
 // otherCores is the CPU, in cores, that processes other than regapi, PostgreSQL and the
 // load generator used during the window.
@@ -43,8 +74,8 @@ func (u procUsage) otherCores() float64 {
 }
 
 // watchProcess measures pid between from and to, or until ctx ends: CPU time used, and
-// peak RSS.
-func watchProcess(ctx context.Context, pid int, from, to time.Time) <-chan procUsage {
+// peak RSS. scrape, when not nil, reads the process's own counters.
+func watchProcess(ctx context.Context, pid int, from, to time.Time, scrape func() counters) <-chan procUsage {
 	ctx, cancel := context.WithDeadline(ctx, to)
 	stop := make(chan struct{})
 	go func() {
@@ -52,13 +83,13 @@ func watchProcess(ctx context.Context, pid int, from, to time.Time) <-chan procU
 		cancel()
 		close(stop)
 	}()
-	return watchUntil(pid, from, stop)
+	return watchUntil(pid, from, stop, scrape)
 }
 
 // watchUntil measures pid from from until stop is closed. The peak RSS is the kernel's
 // high-water mark (VmHWM), reset at from through clear_refs, and also sampled every 50 ms in
 // case the reset is not allowed; the larger of the two counts.
-func watchUntil(pid int, from time.Time, stop <-chan struct{}) <-chan procUsage {
+func watchUntil(pid int, from time.Time, stop <-chan struct{}, scrape func() counters) <-chan procUsage {
 	out := make(chan procUsage, 1)
 	go func() {
 		select {
@@ -67,6 +98,7 @@ func watchUntil(pid int, from time.Time, stop <-chan struct{}) <-chan procUsage 
 		}
 		start := time.Now()
 		cpu0, self0, db0, all0 := cpuTime(pid), cpuTime(os.Getpid()), postgresCPU(), machineCPU()
+		times0, self, idle0, c0, selfGC := timesOf(pid), timesOf(os.Getpid()), machineIdle(), read(scrape), runtimeGC()
 		resetHWM := os.WriteFile(filepath.Join("/proc", strconv.Itoa(pid), "clear_refs"), []byte("5"), 0) == nil
 		sampled := rss(pid)
 		tick := time.NewTicker(50 * time.Millisecond)
@@ -87,6 +119,15 @@ func watchUntil(pid int, from time.Time, stop <-chan struct{}) <-chan procUsage 
 			dbCPU:      cpuSince(db0, postgresCPU()),
 			machineCPU: machineCPU() - all0,
 			peakRSS:    sampled,
+			server:     timesOf(pid).minus(times0),
+			serverGC:   -1,
+			hashBusy:   -1,
+			loadgen:    timesOf(os.Getpid()).minus(self),
+			loadgenGC:  runtimeGC() - selfGC,
+			idle:       machineIdle() - idle0,
+		}
+		if c1 := read(scrape); c0.ok && c1.ok {
+			u.serverGC, u.hashBusy = c1.gc-c0.gc, c1.hashBusy-c0.hashBusy
 		}
 		if resetHWM {
 			u.peakRSS = max(u.peakRSS, highWaterRSS(pid))
@@ -148,6 +189,43 @@ func machineCPU() time.Duration {
 	}
 	c := st.CPUTotal
 	return seconds(c.User + c.Nice + c.System + c.IRQ + c.SoftIRQ + c.Steal)
+}
+
+// machineIdle returns the time all cores have spent idle or waiting for I/O, from /proc/stat.
+func machineIdle() time.Duration {
+	if proc == nil {
+		return 0
+	}
+	st, err := proc.Stat()
+	if err != nil {
+		return 0
+	}
+	return seconds(st.CPUTotal.Idle + st.CPUTotal.Iowait)
+}
+
+// counters are what regapi's /metrics says of its own CPU time.
+type counters struct {
+	gc       time.Duration // the garbage collector's CPU time (the runtime's estimate)
+	hashBusy time.Duration // how long the hash slots were held, summed over the slots
+	ok       bool
+}
+
+// read calls scrape, when there is one.
+func read(scrape func() counters) counters {
+	if scrape == nil {
+		return counters{}
+	}
+	return scrape()
+}
+
+// runtimeGC returns this process's garbage collector CPU time, as the runtime estimates it.
+func runtimeGC() time.Duration {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64 {
+		return 0
+	}
+	return seconds(s[0].Value.Float64())
 }
 
 // postmaster is the pid of the benchmark's PostgreSQL server when it runs on this machine:

@@ -39,9 +39,13 @@ type result struct {
 	// the hash, a figure that neighbours taking cores away disturb far less than goodput.
 	HashCPUMS      float64 `json:"hash_cpu_ms,omitempty"`
 	HashShareOfCPU float64 `json:"hash_share_of_cpu,omitempty"`
-	PeakRSSMiB     float64 `json:"peak_rss_mib"`
-	DBCores        float64 `json:"postgres_cpu_cores"`
-	LoadgenCores   float64 `json:"loadgen_cpu_cores"`
+	// Account is where the cores went during the point, and CeilingAccount during the
+	// ceiling sample before it (default hash only).
+	Account        *cpuAccount `json:"account,omitempty"`
+	CeilingAccount *cpuAccount `json:"ceiling_account,omitempty"`
+	PeakRSSMiB     float64     `json:"peak_rss_mib"`
+	DBCores        float64     `json:"postgres_cpu_cores"`
+	LoadgenCores   float64     `json:"loadgen_cpu_cores"`
 	// MachineCores is every process's CPU: what it has beyond regapi, PostgreSQL and the load
 	// generator is other work on the machine that disturbed the point.
 	MachineCores float64 `json:"machine_cpu_cores"`
@@ -189,6 +193,7 @@ func writeTables(w io.Writer, r *report) {
 func writeResultTables(w io.Writer, r *report) {
 	if len(r.Results) > 0 {
 		writePointTable(w, r)
+		writeAccountTable(w, r)
 	}
 	if len(r.Email) > 0 {
 		writeEmailTable(w, r)

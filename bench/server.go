@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -320,4 +321,35 @@ func withParams(u, params string) (string, error) {
 	}
 	parsed.RawQuery = q.Encode()
 	return parsed.String(), nil
+}
+
+// counters reads regapi's /metrics: its garbage collector's CPU time (the runtime's
+// estimate, /cpu/classes/gc/total:cpu-seconds) and how long its hash slots were held.
+func (s *server) counters() counters {
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		return counters{}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return counters{}
+	}
+	var c counters
+	found := 0
+	for line := range strings.Lines(string(data)) {
+		name, value, _ := strings.Cut(strings.TrimSpace(line), " ")
+		f, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "go_cpu_classes_gc_total_cpu_seconds_total":
+			c.gc, found = seconds(f), found+1
+		case "regapi_password_hash_busy_seconds_total":
+			c.hashBusy, found = seconds(f), found+1
+		}
+	}
+	c.ok = found == 2
+	return c
 }

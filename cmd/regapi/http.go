@@ -106,12 +106,16 @@ func newHasher(cfg Config, reg *prometheus.Registry) *password.Hasher {
 		Help:    "Time a request waited for a password hashing slot.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 	})
+	busy := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "regapi_password_hash_busy_seconds_total",
+		Help: "Time the password hashing slots were held, summed over the slots; its rate over HASH_CONCURRENCY is their busy fraction.",
+	})
 	hasher := password.NewHasher(password.Params{
 		MemoryKiB:   cfg.Argon2Memory,
 		Iterations:  cfg.Argon2Iterations,
 		Parallelism: cfg.Argon2Parallelism,
-	}, cfg.HashConcurrency, cfg.HashQueueSize, cfg.HashQueueTimeout, password.WithQueueWait(queueWait))
-	reg.MustRegister(queueWait, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	}, cfg.HashConcurrency, cfg.HashQueueSize, cfg.HashQueueTimeout, password.WithQueueWait(queueWait), password.WithBusyTime(busy))
+	reg.MustRegister(queueWait, busy, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "regapi_password_hash_queue_depth",
 		Help: "Requests waiting for a password hashing slot.",
 	}, func() float64 { return float64(hasher.QueueDepth()) }))

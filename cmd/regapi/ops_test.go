@@ -37,6 +37,8 @@ func TestMetricsAfterOneRegistration(t *testing.T) {
 		`regapi_activations_total{outcome="ok"} 0`,
 		"regapi_password_hash_queue_wait_seconds_count ",
 		"regapi_password_hash_queue_depth 0",
+		"regapi_password_hash_busy_seconds_total ",
+		"go_cpu_classes_gc_total_cpu_seconds_total ",
 		"regapi_outbox_pending_messages 0",
 		"regapi_outbox_oldest_pending_age_seconds 0",
 		"regapi_outbox_dead_messages 0",

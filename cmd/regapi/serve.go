@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"regexp"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -108,10 +109,16 @@ func newLogger(cfg Config, stdout io.Writer) *slog.Logger {
 	return logger
 }
 
-// newRegistry returns the metrics registry with the process, build and outbox collectors.
+// cpuClasses selects the runtime's split of the process's CPU time (garbage collection,
+// scavenging, user code, idle) for the Go collector, beside its default metrics.
+var cpuClasses = collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/`)}
+
+// newRegistry returns the metrics registry with the Go runtime, process, build and outbox
+// collectors.
 func newRegistry(pool *pgxpool.Pool, logger *slog.Logger) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(cpuClasses)),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newOutboxCollector(postgres.NewOutbox(pool).OutboxStats, time.Now, logger), newBuildInfoCollector())
 	return reg
 }

@@ -31,6 +31,7 @@ type Hasher struct {
 	running chan struct{}
 	waiting chan struct{}
 	wait    prometheus.Observer
+	busy    prometheus.Counter
 	// derive computes the key; tests replace it to hold a slot busy or to count its cost.
 	derive func(p Params, password, salt []byte, keyLen int) []byte
 	// now and sleep time hashes and pad failures; tests replace them with a fake clock.
@@ -52,6 +53,13 @@ type Option func(*Hasher)
 // (zero when one was free), for instance into a prometheus.Histogram.
 func WithQueueWait(o prometheus.Observer) Option {
 	return func(h *Hasher) { h.wait = o }
+}
+
+// WithBusyTime makes the Hasher add to c, in seconds, how long each hash held its slot (a
+// failure's padding included), for instance a prometheus.Counter: its rate divided by the
+// number of slots is the fraction of the time the slots were busy.
+func WithBusyTime(c prometheus.Counter) Option {
+	return func(h *Hasher) { h.busy = c }
 }
 
 // NewHasher returns a Hasher that hashes new passwords with p. At most concurrency hashes
@@ -158,11 +166,10 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 		// The caller is gone: spend no CPU on it.
 		return nil, err
 	}
-	release = func() { <-h.running }
 	select {
 	case h.running <- struct{}{}:
 		h.observe(0)
-		return release, nil
+		return h.held(), nil
 	default:
 	}
 	select {
@@ -183,7 +190,18 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	if err := h.waitForSlot(ctx); err != nil {
 		return nil, err
 	}
-	return release, nil
+	return h.held(), nil
+}
+
+// held returns the release of a slot taken now, which also counts the time it was held.
+func (h *Hasher) held() (release func()) {
+	start := h.now()
+	return func() {
+		if h.busy != nil {
+			h.busy.Add(h.now().Sub(start).Seconds())
+		}
+		<-h.running
+	}
 }
 
 // waitForSlot takes a hashing slot when one frees, waiting at most maxWait (when set) and

@@ -3,9 +3,12 @@ package password
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/regapi/regapi/internal/registration"
 )
@@ -134,5 +137,33 @@ func TestQueueWaitIsObserved(t *testing.T) {
 	}
 	if len(obs.seen) != 3 {
 		t.Errorf("observed %d waits, want 3", len(obs.seen))
+	}
+}
+
+// summingCounter is a prometheus.Counter that only sums what is added.
+type summingCounter struct {
+	prometheus.Counter
+	mu  sync.Mutex
+	sum float64
+}
+
+func (c *summingCounter) Add(v float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sum += v
+}
+
+func TestBusyTimeCountsTheTimeSlotsAreHeld(t *testing.T) {
+	t.Parallel()
+	busy := &summingCounter{}
+	h, clock := costedHasher(cheap)
+	WithBusyTime(busy)(h)
+	for range 3 {
+		if _, err := h.Hash(t.Context(), "password"); err != nil {
+			t.Fatalf("Hash: %v", err)
+		}
+	}
+	if want := 3 * cost(cheap).Seconds(); math.Abs(busy.sum-want) > 1e-9 {
+		t.Errorf("busy time = %gs after three hashes of %s (fake clock at %s), want %gs", busy.sum, cost(cheap), clock.now(), want)
 	}
 }

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// cpuAccount splits the machine's core-seconds during one measured window (cores × wall) by
+// where they went. Every share is a fraction of that whole; the process that hashes is
+// regapi at a point, and the load generator itself in the ceiling loop.
+type cpuAccount struct {
+	// Hash is the hashing process's user time in argon2id: at a point, the hashes it
+	// computed times the user CPU of one hash in the ceiling loop around it.
+	Hash float64 `json:"hash"`
+	// GC is the hashing process's garbage collector, as its runtime estimates it.
+	GC float64 `json:"gc"`
+	// OtherUser is the rest of its user time; System is its system time (page faults,
+	// system calls).
+	OtherUser float64 `json:"other_user"`
+	System    float64 `json:"system"`
+	// PostgreSQL, Loadgen (zero in the ceiling loop, where the load generator is the
+	// hashing process) and Else (every other process) are the other processes' CPU time.
+	PostgreSQL float64 `json:"postgresql"`
+	Loadgen    float64 `json:"loadgen"`
+	Else       float64 `json:"else"`
+	// Idle is every core's idle and I/O wait time.
+	Idle float64 `json:"idle"`
+	// Total is the sum of the shares: 1 when /proc's clocks agree with the wall clock.
+	Total float64 `json:"total"`
+	// The hashing process's page faults per hash.
+	MinorFaultsPerHash float64 `json:"minor_faults_per_hash"`
+	MajorFaultsPerHash float64 `json:"major_faults_per_hash"`
+	// SlotsBusy is the fraction of the window regapi's hash slots were held (a slot is
+	// held while its hash waits for a core too); zero in the ceiling loop.
+	SlotsBusy float64 `json:"slots_busy,omitempty"`
+	// UserMSPerHash is the hashing process's user time per hash in the ceiling loop.
+	UserMSPerHash float64 `json:"user_ms_per_hash,omitempty"`
+}
+
+// ceilingAccount accounts for a ceiling sample: u watched this process, which computed
+// hashes and nothing else.
+func ceilingAccount(u procUsage, hashes int64, cores int) cpuAccount {
+	gc := max(u.loadgenGC, 0)
+	hasher := u
+	hasher.loadgenCPU = 0 // the load generator is the hashing process here
+	a := shares(hasher, cores, u.loadgen, gc, u.loadgen.user-gc, u.loadgenCPU)
+	perHash(&a, u.loadgen, hashes)
+	if hashes > 0 {
+		a.UserMSPerHash = ms(u.loadgen.user-gc) / float64(hashes)
+	}
+	return a
+}
+
+// pointAccount accounts for a point at which regapi computed hashes, each costing
+// userPerHash of user time as in the ceiling loop, with slots hash slots.
+func pointAccount(u procUsage, hashes int, userPerHash time.Duration, cores, slots int) cpuAccount {
+	gc := max(u.serverGC, 0)
+	hash := min(time.Duration(hashes)*userPerHash, u.server.user-gc)
+	a := shares(u, cores, u.server, gc, hash, u.serverCPU)
+	perHash(&a, u.server, int64(hashes))
+	if u.hashBusy >= 0 && slots > 0 && u.wall > 0 {
+		a.SlotsBusy = u.hashBusy.Seconds() / (float64(slots) * u.wall.Seconds())
+	}
+	return a
+}
+
+// shares fills in the shares of an account whose hashing process used t (cpu in all), of
+// which gc in its garbage collector and hash in argon2id.
+func shares(u procUsage, cores int, t procTimes, gc, hash, cpu time.Duration) cpuAccount {
+	whole := float64(cores) * u.wall.Seconds()
+	if whole <= 0 {
+		return cpuAccount{}
+	}
+	of := func(d time.Duration) float64 { return max(d.Seconds(), 0) / whole }
+	others := u.machineCPU - cpu - u.dbCPU - u.loadgenCPU
+	a := cpuAccount{
+		Hash: of(hash), GC: of(gc), OtherUser: of(t.user - gc - hash), System: of(t.system),
+		PostgreSQL: of(u.dbCPU), Loadgen: of(u.loadgenCPU), Else: of(others), Idle: of(u.idle),
+	}
+	a.Total = a.Hash + a.GC + a.OtherUser + a.System + a.PostgreSQL + a.Loadgen + a.Else + a.Idle
+	return a
+}
+
+func perHash(a *cpuAccount, t procTimes, hashes int64) {
+	if hashes > 0 {
+		a.MinorFaultsPerHash = float64(t.minorFaults) / float64(hashes)
+		a.MajorFaultsPerHash = float64(t.majors) / float64(hashes)
+	}
+}
+
+// writeAccountTable writes, for each default-hash point with an account, where the cores'
+// time went beside the ceiling sample before it, and the ratio to the ceiling the account
+// predicts (the point's hash share over the ceiling's) beside the one measured.
+func writeAccountTable(w io.Writer, r *report) {
+	var cols []result
+	for _, res := range r.Results {
+		if res.Account != nil && res.CeilingAccount != nil {
+			cols = append(cols, res)
+		}
+	}
+	if len(cols) == 0 {
+		return
+	}
+	fmt.Fprint(w, "\nWhere the cores went (% of cores × window; the ceiling loop is the sample before each point)\n\n| |")
+	for _, c := range cols {
+		fmt.Fprintf(w, " ceiling loop | %s c=%d |", c.Scenario, c.Concurrency)
+	}
+	fmt.Fprint(w, "\n|---|")
+	for range cols {
+		fmt.Fprint(w, "--:|--:|")
+	}
+	fmt.Fprintln(w)
+	lines := []struct {
+		name  string
+		value func(cpuAccount) float64
+		unit  string
+	}{
+		{"argon2id (user)", func(a cpuAccount) float64 { return a.Hash }, "%"},
+		{"garbage collector", func(a cpuAccount) float64 { return a.GC }, "%"},
+		{"other user time of the hashing process", func(a cpuAccount) float64 { return a.OtherUser }, "%"},
+		{"system time of the hashing process", func(a cpuAccount) float64 { return a.System }, "%"},
+		{"PostgreSQL", func(a cpuAccount) float64 { return a.PostgreSQL }, "%"},
+		{"load generator", func(a cpuAccount) float64 { return a.Loadgen }, "%"},
+		{"everything else", func(a cpuAccount) float64 { return a.Else }, "%"},
+		{"idle", func(a cpuAccount) float64 { return a.Idle }, "%"},
+		{"**total**", func(a cpuAccount) float64 { return a.Total }, "%"},
+		{"minor page faults per hash", func(a cpuAccount) float64 { return a.MinorFaultsPerHash }, "n"},
+		{"major page faults per hash", func(a cpuAccount) float64 { return a.MajorFaultsPerHash }, "n"},
+		{"hash slots busy", func(a cpuAccount) float64 { return a.SlotsBusy }, "%"},
+	}
+	for _, l := range lines {
+		fmt.Fprintf(w, "| %s |", l.name)
+		for _, c := range cols {
+			fmt.Fprintf(w, " %s | %s |", accountCell(l.value(*c.CeilingAccount), l.unit), accountCell(l.value(*c.Account), l.unit))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprint(w, "| of the ceiling: predicted (hash share ÷ the loop's) / measured |")
+	for _, c := range cols {
+		predicted := 0.0
+		if c.CeilingAccount.Hash > 0 {
+			predicted = c.Account.Hash / c.CeilingAccount.Hash
+		}
+		fmt.Fprintf(w, " | %.1f %% / %.1f %% |", 100*predicted, 100*c.OfCeiling)
+	}
+	fmt.Fprintln(w)
+}
+
+func accountCell(v float64, unit string) string {
+	if unit == "%" {
+		return fmt.Sprintf("%.1f", 100*v)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
