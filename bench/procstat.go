@@ -97,8 +97,9 @@ func watchUntil(pid int, from time.Time, stop <-chan struct{}, scrape func() cou
 		case <-time.After(time.Until(from)):
 		}
 		start := time.Now()
-		cpu0, self0, db0, all0 := cpuTime(pid), cpuTime(os.Getpid()), postgresCPU(), machineCPU()
-		times0, self, idle0, c0, selfGC := timesOf(pid), timesOf(os.Getpid()), machineIdle(), read(scrape), runtimeGC()
+		cpu0, self0, db0 := cpuTime(pid), cpuTime(os.Getpid()), postgresCPU()
+		all0, idle0 := machineCPU()
+		times0, self, c0, selfGC := timesOf(pid), timesOf(os.Getpid()), read(scrape), runtimeGC()
 		resetHWM := os.WriteFile(filepath.Join("/proc", strconv.Itoa(pid), "clear_refs"), []byte("5"), 0) == nil
 		sampled := rss(pid)
 		tick := time.NewTicker(50 * time.Millisecond)
@@ -112,19 +113,20 @@ func watchUntil(pid int, from time.Time, stop <-chan struct{}, scrape func() cou
 				sampled = max(sampled, rss(pid))
 			}
 		}
+		all1, idle1 := machineCPU()
 		u := procUsage{
 			wall:       time.Since(start),
 			serverCPU:  cpuTime(pid) - cpu0,
 			loadgenCPU: cpuTime(os.Getpid()) - self0,
 			dbCPU:      cpuSince(db0, postgresCPU()),
-			machineCPU: machineCPU() - all0,
+			machineCPU: all1 - all0,
 			peakRSS:    sampled,
 			server:     timesOf(pid).minus(times0),
 			serverGC:   -1,
 			hashBusy:   -1,
 			loadgen:    timesOf(os.Getpid()).minus(self),
 			loadgenGC:  runtimeGC() - selfGC,
-			idle:       machineIdle() - idle0,
+			idle:       idle1 - idle0,
 		}
 		if c1 := read(scrape); c0.ok && c1.ok {
 			u.serverGC, u.hashBusy = c1.gc-c0.gc, c1.hashBusy-c0.hashBusy
@@ -178,29 +180,18 @@ func process[T any](pid int, read func(procfs.Proc) (T, error)) (T, error) {
 	return read(p)
 }
 
-// machineCPU returns the CPU time all processes have spent busy, from /proc/stat.
-func machineCPU() time.Duration {
+// machineCPU returns the CPU time all processes have spent busy, and the time all cores
+// have spent idle or waiting for I/O, from /proc/stat.
+func machineCPU() (busy, idle time.Duration) {
 	if proc == nil {
-		return 0
+		return 0, 0
 	}
 	st, err := proc.Stat()
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	c := st.CPUTotal
-	return seconds(c.User + c.Nice + c.System + c.IRQ + c.SoftIRQ + c.Steal)
-}
-
-// machineIdle returns the time all cores have spent idle or waiting for I/O, from /proc/stat.
-func machineIdle() time.Duration {
-	if proc == nil {
-		return 0
-	}
-	st, err := proc.Stat()
-	if err != nil {
-		return 0
-	}
-	return seconds(st.CPUTotal.Idle + st.CPUTotal.Iowait)
+	return seconds(c.User + c.Nice + c.System + c.IRQ + c.SoftIRQ + c.Steal), seconds(c.Idle + c.Iowait)
 }
 
 // counters are what regapi's /metrics says of its own CPU time.
