@@ -5,7 +5,6 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,21 +17,16 @@ const maxFuncLines = 40
 // No function of the service (the non-test Go files of cmd/ and internal/) is longer than
 // maxFuncLines.
 func TestFunctionsStayShort(t *testing.T) {
-	root := filepath.Join("..", "..")
+	service := func(rel string) bool { return strings.HasSuffix(rel, ".go") && !strings.HasSuffix(rel, "_test.go") }
 	for _, dir := range []string{"cmd", "internal"} {
-		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-				return err
+		for _, rel := range repoFiles(t, dir, service) {
+			long, err := longFunctions(filepath.Join(repoRoot, rel), nil)
+			if err != nil {
+				t.Fatal(err)
 			}
-			long, err := longFunctions(path, nil)
 			for _, f := range long {
-				rel, _ := filepath.Rel(root, path)
 				t.Errorf("%s: %s; split it", rel, f)
 			}
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
 		}
 	}
 }

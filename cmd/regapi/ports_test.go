@@ -5,7 +5,6 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io/fs"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -20,33 +19,16 @@ import (
 // listener; an address that must refuse connections stays bound (refusingAddr, newGate).
 func TestNoPortIsProbed(t *testing.T) {
 	t.Parallel()
-	root := filepath.Join("..", "..")
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if name := d.Name(); path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") {
-			return nil
-		}
+	goFile := func(rel string) bool { return strings.HasSuffix(rel, ".go") }
+	for _, rel := range repoFiles(t, ".", goFile) {
 		fset := token.NewFileSet()
-		f, err := parser.ParseFile(fset, path, nil, 0)
+		f, err := parser.ParseFile(fset, filepath.Join(repoRoot, rel), nil, 0)
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
 		for _, p := range portProbes(fset, f) {
-			rel, _ := filepath.Rel(root, path)
 			t.Errorf("%s:%s", filepath.ToSlash(rel), p)
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 

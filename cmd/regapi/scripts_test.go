@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,32 +17,17 @@ var pipeIntoQuietGrep = regexp.MustCompile(`\|\s*grep\s+(-[a-zA-Z]*q|--quiet)`)
 // No script pipes into grep -q: it reads a here-string or a file instead, or grep without -q
 // reads all of its input.
 func TestScriptsNeverPipeIntoQuietGrep(t *testing.T) {
-	root := filepath.Join("..", "..")
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	script := func(rel string) bool {
+		return strings.HasSuffix(rel, ".sh") || rel == filepath.Join(".ci", "run") || rel == "Makefile"
+	}
+	for _, rel := range repoFiles(t, ".", script) {
+		text, err := os.ReadFile(filepath.Join(repoRoot, rel))
 		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if name := d.Name(); name == ".git" || name == "bin" || name == "node_modules" {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		rel, _ := filepath.Rel(root, path)
-		if !strings.HasSuffix(rel, ".sh") && rel != filepath.Join(".ci", "run") && rel != "Makefile" {
-			return nil
-		}
-		text, err := os.ReadFile(path)
-		if err != nil {
-			return err
+			t.Fatal(err)
 		}
 		for _, line := range quietGrepPipes(string(text)) {
 			t.Errorf("%s:%d pipes into grep -q (SIGPIPE under pipefail): use a here-string, or grep >/dev/null", rel, line)
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 

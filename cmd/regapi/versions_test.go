@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -27,35 +26,19 @@ var versionAssignment = regexp.MustCompile(`^\s*(?:export\s+)?([A-Z]+_VERSION)\s
 // few files that must name a version literally (compose.yaml's image, the README's commands)
 // are checked here to name the same one.
 func TestToolVersionsHaveOneHome(t *testing.T) {
-	root := filepath.Join("..", "..")
-	want := readVersions(t, filepath.Join(root, "versions"))
+	want := readVersions(t, filepath.Join(repoRoot, "versions"))
 	for name := range pinnedTools {
 		if want[name] == "" {
 			t.Errorf("versions: %s is missing", name)
 		}
 	}
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, path)
-		if d.IsDir() {
-			switch d.Name() {
-			case ".git", "bin", "testdata", "node_modules":
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if rel == "versions" || strings.HasSuffix(rel, "versions_test.go") || strings.HasSuffix(rel, ".sum") {
-			return nil
-		}
-		for _, problem := range versionProblems(t, path, want) {
+	checked := func(rel string) bool {
+		return rel != "versions" && !strings.HasSuffix(rel, "versions_test.go") && !strings.HasSuffix(rel, ".sum")
+	}
+	for _, rel := range repoFiles(t, ".", checked) {
+		for _, problem := range versionProblems(t, filepath.Join(repoRoot, rel), want) {
 			t.Errorf("%s: %s", rel, problem)
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 
