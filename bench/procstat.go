@@ -62,6 +62,9 @@ func (t procTimes) minus(u procTimes) procTimes {
 	return procTimes{t.user - u.user, t.system - u.system, t.minorFaults - u.minorFaults, t.majors - u.majors}
 }
 
+// cpu is the user plus system time.
+func (t procTimes) cpu() time.Duration { return t.user + t.system }
+
 func ticks(n uint) time.Duration { return time.Duration(n) * time.Second / userHZ }
 
 // otherCores is the CPU, in cores, that processes other than regapi, PostgreSQL and the
@@ -97,9 +100,9 @@ func watchUntil(pid int, from time.Time, stop <-chan struct{}, scrape func() cou
 		case <-time.After(time.Until(from)):
 		}
 		start := time.Now()
-		cpu0, self0, db0 := cpuTime(pid), cpuTime(os.Getpid()), postgresCPU()
+		times0, self0, db0 := timesOf(pid), timesOf(os.Getpid()), postgresCPU()
 		all0, idle0 := machineCPU()
-		times0, self, c0, selfGC := timesOf(pid), timesOf(os.Getpid()), read(scrape), runtimeGC()
+		c0, selfGC := read(scrape), runtimeGC()
 		resetHWM := os.WriteFile(filepath.Join("/proc", strconv.Itoa(pid), "clear_refs"), []byte("5"), 0) == nil
 		sampled := rss(pid)
 		tick := time.NewTicker(50 * time.Millisecond)
@@ -113,18 +116,19 @@ func watchUntil(pid int, from time.Time, stop <-chan struct{}, scrape func() cou
 				sampled = max(sampled, rss(pid))
 			}
 		}
+		server, loadgen := timesOf(pid).minus(times0), timesOf(os.Getpid()).minus(self0)
 		all1, idle1 := machineCPU()
 		u := procUsage{
 			wall:       time.Since(start),
-			serverCPU:  cpuTime(pid) - cpu0,
-			loadgenCPU: cpuTime(os.Getpid()) - self0,
+			serverCPU:  server.cpu(),
+			loadgenCPU: loadgen.cpu(),
 			dbCPU:      cpuSince(db0, postgresCPU()),
 			machineCPU: all1 - all0,
 			peakRSS:    sampled,
-			server:     timesOf(pid).minus(times0),
+			server:     server,
 			serverGC:   -1,
 			hashBusy:   -1,
-			loadgen:    timesOf(os.Getpid()).minus(self),
+			loadgen:    loadgen,
 			loadgenGC:  runtimeGC() - selfGC,
 			idle:       idle1 - idle0,
 		}
@@ -140,13 +144,7 @@ func watchUntil(pid int, from time.Time, stop <-chan struct{}, scrape func() cou
 }
 
 // cpuTime returns the user plus system CPU time process pid has used, zero when unknown.
-func cpuTime(pid int) time.Duration {
-	st, err := process(pid, procfs.Proc.Stat)
-	if err != nil {
-		return 0
-	}
-	return seconds(st.CPUTime())
-}
+func cpuTime(pid int) time.Duration { return timesOf(pid).cpu() }
 
 // rss returns pid's resident set (VmRSS) in bytes, zero when unknown.
 func rss(pid int) int64 {
