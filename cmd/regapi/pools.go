@@ -17,6 +17,14 @@ import (
 // commit's WAL flush, during which its connection idles.
 const defaultPoolConns = 16
 
+// statementCacheCapacity bounds each connection's cache of prepared statements, and of
+// statement descriptions, unless DATABASE_URL sets statement_cache_capacity or
+// description_cache_capacity. regapi runs about 60 distinct statements; pgx's default of 512
+// makes every connection allocate two maps sized for 512 entries, about 1 MiB over the two
+// pools, which the garbage collector scans in every cycle, and a cycle runs every few password
+// hashes.
+const statementCacheCapacity = 128
+
 // dispatcherConns is the size of the email dispatcher's own pool when it runs next to the
 // API: its claims and marks never wait behind requests for a connection.
 const dispatcherConns = 4
@@ -42,8 +50,19 @@ func boundSessions(pcfg *pgxpool.Config) {
 // applyPoolDefaults sets regapi's defaults on pcfg, parsed from databaseURL, for what the
 // URL leaves unset.
 func applyPoolDefaults(pcfg *pgxpool.Config, databaseURL string) {
-	if u, err := url.Parse(databaseURL); err == nil && !u.Query().Has("pool_max_conns") {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return
+	}
+	q := u.Query()
+	if !q.Has("pool_max_conns") {
 		pcfg.MaxConns = defaultPoolConns
+	}
+	if !q.Has("statement_cache_capacity") {
+		pcfg.ConnConfig.StatementCacheCapacity = statementCacheCapacity
+	}
+	if !q.Has("description_cache_capacity") {
+		pcfg.ConnConfig.DescriptionCacheCapacity = statementCacheCapacity
 	}
 }
 
