@@ -31,6 +31,11 @@ type cpuAccount struct {
 	// The hashing process's page faults per hash.
 	MinorFaultsPerHash float64 `json:"minor_faults_per_hash"`
 	MajorFaultsPerHash float64 `json:"major_faults_per_hash"`
+	// GCsPerHash is the hashing process's garbage collections per hash, and GCMSPerGC the
+	// collector's CPU time per collection: together they say whether a collector's share
+	// comes from collecting more often or from each collection costing more.
+	GCsPerHash float64 `json:"gcs_per_hash"`
+	GCMSPerGC  float64 `json:"gc_ms_per_gc"`
 	// SlotsBusy is the fraction of the window regapi's hash slots were held (a slot is
 	// held while its hash waits for a core too); zero in the ceiling loop.
 	SlotsBusy float64 `json:"slots_busy,omitempty"`
@@ -45,7 +50,7 @@ func ceilingAccount(u procUsage, hashes int64, cores int) cpuAccount {
 	hasher := u
 	hasher.loadgenCPU = 0 // the load generator is the hashing process here
 	a := shares(hasher, cores, u.loadgen, gc, u.loadgen.user-gc, u.loadgenCPU)
-	perHash(&a, u.loadgen, hashes)
+	perHash(&a, u.loadgen, hashes, gc, u.loadgenGCs)
 	if hashes > 0 {
 		a.UserMSPerHash = ms(u.loadgen.user-gc) / float64(hashes)
 	}
@@ -58,7 +63,7 @@ func pointAccount(u procUsage, hashes int, userPerHash time.Duration, cores, slo
 	gc := max(u.serverGC, 0)
 	hash := min(time.Duration(hashes)*userPerHash, u.server.user-gc)
 	a := shares(u, cores, u.server, gc, hash, u.serverCPU)
-	perHash(&a, u.server, int64(hashes))
+	perHash(&a, u.server, int64(hashes), gc, u.serverGCs)
 	if u.hashBusy >= 0 && slots > 0 && u.wall > 0 {
 		a.SlotsBusy = u.hashBusy.Seconds() / (float64(slots) * u.wall.Seconds())
 	}
@@ -82,10 +87,16 @@ func shares(u procUsage, cores int, t procTimes, gc, hash, cpu time.Duration) cp
 	return a
 }
 
-func perHash(a *cpuAccount, t procTimes, hashes int64) {
+// perHash fills in a's page faults and collections per hash, from the hashing process's
+// times t and its collections, gcs of them (fewer than none when unknown) costing gc.
+func perHash(a *cpuAccount, t procTimes, hashes int64, gc time.Duration, gcs int64) {
 	if hashes > 0 {
 		a.MinorFaultsPerHash = float64(t.minorFaults) / float64(hashes)
 		a.MajorFaultsPerHash = float64(t.majors) / float64(hashes)
+		a.GCsPerHash = float64(max(gcs, 0)) / float64(hashes)
+	}
+	if gcs > 0 {
+		a.GCMSPerGC = ms(gc) / float64(gcs)
 	}
 }
 
@@ -127,6 +138,8 @@ func writeAccountTable(w io.Writer, r *report) {
 		{"**total**", func(a cpuAccount) float64 { return a.Total }, "%"},
 		{"minor page faults per hash", func(a cpuAccount) float64 { return a.MinorFaultsPerHash }, "n"},
 		{"major page faults per hash", func(a cpuAccount) float64 { return a.MajorFaultsPerHash }, "n"},
+		{"garbage collections per hash", func(a cpuAccount) float64 { return a.GCsPerHash }, "x"},
+		{"collector CPU ms per collection", func(a cpuAccount) float64 { return a.GCMSPerGC }, "x"},
 		{"hash slots busy", func(a cpuAccount) float64 { return a.SlotsBusy }, "%"},
 	}
 	for _, l := range lines {
@@ -148,8 +161,11 @@ func writeAccountTable(w io.Writer, r *report) {
 }
 
 func accountCell(v float64, unit string) string {
-	if unit == "%" {
+	switch unit {
+	case "%":
 		return fmt.Sprintf("%.1f", 100*v)
+	case "x":
+		return fmt.Sprintf("%.2f", v)
 	}
 	return fmt.Sprintf("%.0f", v)
 }

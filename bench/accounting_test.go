@@ -10,13 +10,15 @@ import (
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 
 // A point on two cores for 10 s (20 core-seconds): regapi used 12 s of user time (1 s of it
-// in the collector) and 2 s of system time for 400 hashes of 25 ms user time each.
+// in the collector, over 200 collections) and 2 s of system time for 400 hashes of 25 ms
+// user time each.
 func TestPointAccountAddsUp(t *testing.T) {
 	u := procUsage{
 		wall:       10 * time.Second,
 		server:     procTimes{user: 12 * time.Second, system: 2 * time.Second, minorFaults: 40000},
 		serverCPU:  14 * time.Second,
 		serverGC:   time.Second,
+		serverGCs:  200,
 		hashBusy:   18 * time.Second,
 		dbCPU:      2 * time.Second,
 		loadgenCPU: time.Second,
@@ -31,6 +33,7 @@ func TestPointAccountAddsUp(t *testing.T) {
 		{"hash", a.Hash, 0.5}, {"gc", a.GC, 0.05}, {"other user", a.OtherUser, 0.05}, {"system", a.System, 0.1},
 		{"postgres", a.PostgreSQL, 0.1}, {"loadgen", a.Loadgen, 0.05}, {"else", a.Else, 0.05}, {"idle", a.Idle, 0.1},
 		{"total", a.Total, 1}, {"faults per hash", a.MinorFaultsPerHash, 100}, {"slots busy", a.SlotsBusy, 0.9},
+		{"collections per hash", a.GCsPerHash, 0.5}, {"collector ms per collection", a.GCMSPerGC, 5},
 	} {
 		if !near(c.got, c.want) {
 			t.Errorf("%s = %g, want %g", c.name, c.got, c.want)
@@ -42,9 +45,9 @@ func TestPointAccountAddsUp(t *testing.T) {
 // hash share is capped, and no share goes negative.
 func TestPointAccountNeverGoesNegative(t *testing.T) {
 	u := procUsage{wall: time.Second, server: procTimes{user: time.Second}, serverCPU: time.Second,
-		serverGC: -1, hashBusy: -1, machineCPU: time.Second, idle: time.Second}
+		serverGC: -1, serverGCs: -1, hashBusy: -1, machineCPU: time.Second, idle: time.Second}
 	a := pointAccount(u, 1000, 25*time.Millisecond, 2, 2)
-	if !near(a.Hash, 0.5) || a.OtherUser != 0 || a.GC != 0 || a.SlotsBusy != 0 || !near(a.Total, 1) {
+	if !near(a.Hash, 0.5) || a.OtherUser != 0 || a.GC != 0 || a.SlotsBusy != 0 || a.GCsPerHash != 0 || a.GCMSPerGC != 0 || !near(a.Total, 1) {
 		t.Errorf("cpuAccount = %+v, want hash 0.5, nothing else of regapi, total 1", a)
 	}
 }
@@ -53,14 +56,15 @@ func TestPointAccountNeverGoesNegative(t *testing.T) {
 // and the collector's, never "load generator".
 func TestCeilingAccountCountsTheLoopAsTheHash(t *testing.T) {
 	u := procUsage{wall: 10 * time.Second, loadgen: procTimes{user: 19 * time.Second, system: time.Second / 2, minorFaults: 500},
-		loadgenCPU: 19500 * time.Millisecond, loadgenGC: time.Second, machineCPU: 19800 * time.Millisecond, dbCPU: 100 * time.Millisecond,
+		loadgenCPU: 19500 * time.Millisecond, loadgenGC: time.Second, loadgenGCs: 360, machineCPU: 19800 * time.Millisecond, dbCPU: 100 * time.Millisecond,
 		idle: 200 * time.Millisecond}
 	a := ceilingAccount(u, 720, 2)
 	if !near(a.Hash, 0.9) || !near(a.GC, 0.05) || a.Loadgen != 0 || !near(a.Else, 0.01) || !near(a.Total, 1) {
 		t.Errorf("cpuAccount = %+v, want hash 0.9, gc 0.05, loadgen 0, else 0.01, total 1", a)
 	}
-	if !near(a.UserMSPerHash, 25) {
-		t.Errorf("user ms per hash = %g, want 25", a.UserMSPerHash)
+	if !near(a.UserMSPerHash, 25) || !near(a.GCsPerHash, 0.5) || !near(a.GCMSPerGC, 1000.0/360) {
+		t.Errorf("user ms per hash = %g, collections per hash %g, ms per collection %g; want 25, 0.5, %g",
+			a.UserMSPerHash, a.GCsPerHash, a.GCMSPerGC, 1000.0/360)
 	}
 }
 

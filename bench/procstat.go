@@ -30,11 +30,13 @@ type procUsage struct {
 	serverCPU  time.Duration // regapi, user + system
 	server     procTimes     // regapi: the same, split, with its page faults
 	serverGC   time.Duration // regapi's garbage collector (the runtime's estimate), -1 when unknown
+	serverGCs  int64         // regapi's garbage collections, -1 when unknown
 	hashBusy   time.Duration // regapi's hash slots held, summed over the slots, -1 when unknown
 	peakRSS    int64         // regapi, bytes
 	loadgenCPU time.Duration // this process
 	loadgen    procTimes
 	loadgenGC  time.Duration
+	loadgenGCs int64
 	dbCPU      time.Duration // every postgres process, as far as they outlived the window
 	machineCPU time.Duration // every process on the machine
 	idle       time.Duration // every core's idle and I/O wait time
@@ -102,7 +104,7 @@ func watchUntil(pid int, from time.Time, stop <-chan struct{}, scrape func() cou
 		start := time.Now()
 		times0, self0, db0 := timesOf(pid), timesOf(os.Getpid()), postgresCPU()
 		all0, idle0 := machineCPU()
-		c0, selfGC := read(scrape), runtimeGC()
+		c0, self0GC := read(scrape), runtimeGC()
 		resetHWM := os.WriteFile(filepath.Join("/proc", strconv.Itoa(pid), "clear_refs"), []byte("5"), 0) == nil
 		sampled := rss(pid)
 		tick := time.NewTicker(50 * time.Millisecond)
@@ -127,13 +129,15 @@ func watchUntil(pid int, from time.Time, stop <-chan struct{}, scrape func() cou
 			peakRSS:    sampled,
 			server:     server,
 			serverGC:   -1,
+			serverGCs:  -1,
 			hashBusy:   -1,
 			loadgen:    loadgen,
-			loadgenGC:  runtimeGC() - selfGC,
 			idle:       idle1 - idle0,
 		}
+		self1GC := runtimeGC()
+		u.loadgenGC, u.loadgenGCs = self1GC.cpu-self0GC.cpu, self1GC.cycles-self0GC.cycles
 		if c1 := read(scrape); c0.ok && c1.ok {
-			u.serverGC, u.hashBusy = c1.gc-c0.gc, c1.hashBusy-c0.hashBusy
+			u.serverGC, u.serverGCs, u.hashBusy = c1.gc-c0.gc, c1.gcCycles-c0.gcCycles, c1.hashBusy-c0.hashBusy
 		}
 		if resetHWM {
 			u.peakRSS = max(u.peakRSS, highWaterRSS(pid))
@@ -195,6 +199,7 @@ func machineCPU() (busy, idle time.Duration) {
 // counters are what regapi's /metrics says of its own CPU time.
 type counters struct {
 	gc       time.Duration // the garbage collector's CPU time (the runtime's estimate)
+	gcCycles int64         // garbage collections completed
 	hashBusy time.Duration // how long the hash slots were held, summed over the slots
 	ok       bool
 }
@@ -207,14 +212,25 @@ func read(scrape func() counters) counters {
 	return scrape()
 }
 
-// runtimeGC returns this process's garbage collector CPU time, as the runtime estimates it.
-func runtimeGC() time.Duration {
-	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+// gcStats is a process's garbage collector CPU time, as the runtime estimates it, and the
+// collections it completed.
+type gcStats struct {
+	cpu    time.Duration
+	cycles int64
+}
+
+// runtimeGC returns this process's gcStats.
+func runtimeGC() gcStats {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/gc/cycles/total:gc-cycles"}}
 	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindFloat64 {
-		return 0
+	var g gcStats
+	if s[0].Value.Kind() == metrics.KindFloat64 {
+		g.cpu = seconds(s[0].Value.Float64())
 	}
-	return seconds(s[0].Value.Float64())
+	if s[1].Value.Kind() == metrics.KindUint64 {
+		g.cycles = int64(s[1].Value.Uint64()) // #nosec G115 -- a count of collections
+	}
+	return g
 }
 
 // postmaster is the pid of the benchmark's PostgreSQL server when it runs on this machine:

@@ -324,7 +324,8 @@ func withParams(u, params string) (string, error) {
 }
 
 // counters reads regapi's /metrics: its garbage collector's CPU time (the runtime's
-// estimate, /cpu/classes/gc/total:cpu-seconds) and how long its hash slots were held.
+// estimate, /cpu/classes/gc/total:cpu-seconds), its collections (the count of the Go
+// collector's pause summary) and how long its hash slots were held.
 func (s *server) counters() counters {
 	resp, err := http.Get(s.url + "/metrics")
 	if err != nil {
@@ -346,10 +347,12 @@ func (s *server) counters() counters {
 		switch name {
 		case "go_cpu_classes_gc_total_cpu_seconds_total":
 			c.gc, found = seconds(f), found+1
+		case "go_gc_duration_seconds_count":
+			c.gcCycles, found = int64(f), found+1
 		case "regapi_password_hash_busy_seconds_total":
 			c.hashBusy, found = seconds(f), found+1
 		}
 	}
-	c.ok = found == 2
+	c.ok = found == 3
 	return c
 }
