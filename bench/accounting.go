@@ -125,7 +125,7 @@ func writeAccountTable(w io.Writer, r *report) {
 	lines := []struct {
 		name  string
 		value func(cpuAccount) float64
-		unit  string
+		unit  string // as accountCell takes it
 	}{
 		{"argon2id (user)", func(a cpuAccount) float64 { return a.Hash }, "%"},
 		{"garbage collector", func(a cpuAccount) float64 { return a.GC }, "%"},
@@ -140,12 +140,12 @@ func writeAccountTable(w io.Writer, r *report) {
 		{"major page faults per hash", func(a cpuAccount) float64 { return a.MajorFaultsPerHash }, "n"},
 		{"garbage collections per hash", func(a cpuAccount) float64 { return a.GCsPerHash }, "x"},
 		{"collector CPU ms per collection", func(a cpuAccount) float64 { return a.GCMSPerGC }, "x"},
-		{"hash slots busy", func(a cpuAccount) float64 { return a.SlotsBusy }, "%"},
+		{"hash slots busy", func(a cpuAccount) float64 { return a.SlotsBusy }, pointPercent},
 	}
 	for _, l := range lines {
 		fmt.Fprintf(w, "| %s |", l.name)
 		for _, c := range cols {
-			fmt.Fprintf(w, " %s | %s |", accountCell(l.value(*c.CeilingAccount), l.unit), accountCell(l.value(*c.Account), l.unit))
+			fmt.Fprintf(w, " %s | %s |", loopCell(l.value(*c.CeilingAccount), l.unit), accountCell(l.value(*c.Account), l.unit))
 		}
 		fmt.Fprintln(w)
 	}
@@ -160,12 +160,26 @@ func writeAccountTable(w io.Writer, r *report) {
 	fmt.Fprintln(w)
 }
 
+// pointPercent is the unit of a share that only a point has, such as its hash slots' busy
+// time: the ceiling loop's column shows none.
+const pointPercent = "point %"
+
+// accountCell formats v in unit: "%" and pointPercent as a percentage, "x" with two
+// decimals, anything else as a whole number.
 func accountCell(v float64, unit string) string {
 	switch unit {
-	case "%":
+	case "%", pointPercent:
 		return fmt.Sprintf("%.1f", 100*v)
 	case "x":
 		return fmt.Sprintf("%.2f", v)
 	}
 	return fmt.Sprintf("%.0f", v)
+}
+
+// loopCell formats the ceiling loop's v, or a dash for a line that only a point has.
+func loopCell(v float64, unit string) string {
+	if unit == pointPercent {
+		return "–"
+	}
+	return accountCell(v, unit)
 }

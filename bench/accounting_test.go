@@ -76,4 +76,7 @@ func TestAccountTablePredictsTheRatio(t *testing.T) {
 	if !strings.Contains(out.String(), "| 80.0 % / 79.0 % |") {
 		t.Errorf("the table does not predict 80.0 %% beside the measured 79.0 %%:\n%s", out.String())
 	}
+	if !strings.Contains(out.String(), "| hash slots busy | – | 0.0 |") {
+		t.Errorf("the loop's column gives the hash slots a value; want –:\n%s", out.String())
+	}
 }
