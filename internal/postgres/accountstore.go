@@ -72,16 +72,27 @@ func (s *AccountStore) UpdateAddresses(ctx context.Context, from, to string, fn 
 func (s *AccountStore) update(ctx context.Context, emails []string, fn func([]*registration.Address) error) error {
 	var fnErr error
 	var outgoing bool
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		addrs, err := lockAddresses(ctx, tx, emails)
-		if err != nil {
-			return err
+	err := inPipelinedTx(ctx, s.pool, func(tx *pipelinedTx) error {
+		b := &pgx.Batch{}
+		addrs := queueLockAddresses(b, emails)
+		if err := tx.send(ctx, b); err != nil {
+			return fmt.Errorf("lock address: %w", err)
 		}
 		if fnErr = fn(addrs); fnErr != nil {
 			return fnErr
 		}
-		outgoing, err = saveChanges(ctx, tx, addrs)
-		return err
+		b = &pgx.Batch{}
+		var err error
+		if outgoing, err = queueChanges(b, addrs); err != nil {
+			return err
+		}
+		if b.Len() == 0 {
+			return tx.rollback(ctx) // nothing to write: the lock alone ends
+		}
+		if err := tx.commit(ctx, b); err != nil {
+			return fmt.Errorf("save address: %w", err)
+		}
+		return nil
 	})
 	if fnErr != nil {
 		return fnErr
@@ -108,19 +119,18 @@ func (s *AccountStore) Account(ctx context.Context, email string) (registration.
 	return *acct, nil
 }
 
-// lockAddresses locks the address rows of emails in lexical order, creating those that are
-// new, and loads each address with its account; it returns them in the order of emails. The
-// statements go in one round trip; each load still sees everything committed before its lock
-// was granted, because under READ COMMITTED each statement takes a fresh snapshot when it
-// starts.
-func lockAddresses(ctx context.Context, tx pgx.Tx, emails []string) ([]*registration.Address, error) {
+// queueLockAddresses queues into b the statements that lock the address rows of emails in
+// lexical order, creating those that are new, and load each address with its account; it
+// returns the addresses, in the order of emails, that the batch fills in. The statements go
+// in one round trip; each load still sees everything committed before its lock was granted,
+// because under READ COMMITTED each statement takes a fresh snapshot when it starts.
+func queueLockAddresses(b *pgx.Batch, emails []string) []*registration.Address {
 	addrs := make([]*registration.Address, len(emails))
 	for i, email := range emails {
 		addrs[i] = &registration.Address{Email: email}
 	}
 	order := slices.Clone(addrs)
 	slices.SortFunc(order, func(a, b *registration.Address) int { return strings.Compare(a.Email, b.Email) })
-	b := &pgx.Batch{}
 	for _, a := range order {
 		// DO UPDATE, unlike DO NOTHING, row-locks an existing record, so that concurrent changes
 		// of one address, even of a new one, take turns on it.
@@ -131,10 +141,7 @@ func lockAddresses(ctx context.Context, tx pgx.Tx, emails []string) ([]*registra
 		})
 		queueLoadAccount(b, a.Email, &a.Account)
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("lock address: %w", err)
-	}
-	return addrs, nil
+	return addrs
 }
 
 // selectAccount reads the account holding $1 with its live codes: one row per code, or one

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -10,13 +9,11 @@ import (
 	"github.com/regapi/regapi/internal/registration"
 )
 
-// saveChanges writes the changes recorded on each of addrs, in order, each as its statements,
-// in one round trip, and reports whether they commit an email. An address left with neither
-// an account nor a quota history is then removed: looking up an address (a password reset of
+// queueChanges queues into b the changes recorded on each of addrs, in order, each as its
+// statements, and reports whether they commit an email. An address left with neither an
+// account nor a quota history is then removed: looking up an address (a password reset of
 // an unknown one, say) leaves no record behind.
-func saveChanges(ctx context.Context, tx pgx.Tx, addrs []*registration.Address) (bool, error) {
-	b := &pgx.Batch{}
-	outgoing := false
+func queueChanges(b *pgx.Batch, addrs []*registration.Address) (outgoing bool, err error) {
 	for _, a := range addrs {
 		for _, c := range a.Changes() {
 			if err := queueChange(b, a.Email, c); err != nil {
@@ -33,12 +30,6 @@ func saveChanges(ctx context.Context, tx pgx.Tx, addrs []*registration.Address) 
 			b.Queue(`DELETE FROM address_codes a WHERE a.email = $1 AND a.issued = '{}'
 				AND NOT EXISTS (SELECT 1 FROM users u WHERE u.email = a.email)`, a.Email)
 		}
-	}
-	if b.Len() == 0 {
-		return false, nil
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return false, fmt.Errorf("save address: %w", err)
 	}
 	return outgoing, nil
 }

@@ -2,20 +2,37 @@ package postgres_test
 
 import (
 	"context"
+	"net/url"
 	"testing"
 	"time"
 
 	"github.com/regapi/regapi/internal/postgres"
+	"github.com/regapi/regapi/internal/postgres/pgtest"
 	"github.com/regapi/regapi/internal/registration"
 	"github.com/regapi/regapi/internal/registration/registrationtest"
 )
 
 // The store contract over PostgreSQL: the same tests as over the in-memory store, each on a
-// database of its own.
+// database of its own, in each of the ways pgx can speak to the server that DATABASE_URL can
+// ask for (default_query_exec_mode): the transactions pipeline their BEGIN and COMMIT with
+// their statements, and each mode sends a batch differently (exec is the one PgBouncer needs).
 func TestAccountStoreContract(t *testing.T) {
 	t.Parallel()
+	for _, mode := range []string{"cache_statement", "exec", "simple_protocol"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			runStoreContract(t, mode)
+		})
+	}
+}
+
+func runStoreContract(t *testing.T, mode string) {
 	registrationtest.RunStoreContract(t, func(t *testing.T) registrationtest.Harness {
-		pool := newPool(t)
+		url, err := withQueryParam(pgtest.NewDatabase(t), "default_query_exec_mode", mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := openPool(t, url)
 		ctx := context.Background()
 		exec := func(t *testing.T, sql string, args ...any) {
 			t.Helper()
@@ -62,4 +79,16 @@ func TestAccountStoreContract(t *testing.T) {
 			},
 		}
 	})
+}
+
+// withQueryParam returns the connection URL u with the query parameter name set to value.
+func withQueryParam(u, name, value string) (string, error) {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return "", err
+	}
+	q := parsed.Query()
+	q.Set(name, value)
+	parsed.RawQuery = q.Encode()
+	return parsed.String(), nil
 }

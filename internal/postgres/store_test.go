@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regapi/regapi/internal/postgres"
 	"github.com/regapi/regapi/internal/registration"
 	"github.com/regapi/regapi/internal/registration/registrationtest"
 )
@@ -221,6 +222,42 @@ func TestUpdateAddressRollsBackOnError(t *testing.T) {
 	}
 }
 
+// A transaction that fn abandons, by an error (a wrong code, say: an everyday answer) or a
+// panic, is rolled back before UpdateAddress returns: its lock is free at once, and its
+// connection goes back to the pool rather than being closed and dialled again.
+func TestUpdateAddressRollsBackAnAbandonedTransactionOnItsConnection(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t) // and no dispatcher wake-ups, which would use connections of their own
+	accounts := postgres.NewAccountStore(pool, nil)
+	ctx := context.Background()
+	email := "abandoned@example.com"
+	if err := accounts.UpdateAddress(ctx, email, create(idA)); err != nil {
+		t.Fatal(err)
+	}
+	dialled := pool.Stat().NewConnsCount()
+	fail := map[string]func(*registration.Address) error{
+		"error": func(*registration.Address) error { return errors.New("boom") },
+		"panic": func(*registration.Address) error { panic("boom") },
+	}
+	for name, fn := range fail {
+		func() {
+			defer func() { _ = recover() }()
+			_ = accounts.UpdateAddress(ctx, email, fn)
+		}()
+		var locked int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT FROM address_codes WHERE email = $1 FOR UPDATE NOWAIT) l`, email).Scan(&locked)
+		if err != nil || locked != 1 {
+			t.Errorf("after fn's %s: locking the address again = %d rows, %v; want it free at once", name, locked, err)
+		}
+	}
+	if err := accounts.UpdateAddress(ctx, email, func(*registration.Address) error { return nil }); err != nil {
+		t.Errorf("UpdateAddress after the failures: %v", err)
+	}
+	if n := pool.Stat().NewConnsCount() - dialled; n != 0 {
+		t.Errorf("the failures cost %d new connections, want their transactions rolled back on the same one", n)
+	}
+}
+
 // The address lock makes a duplicate email impossible through the Service; the constraint is
 // the safety net, and its violation must still read as ErrEmailTaken.
 func TestUpdateAddressUniqueViolationIsEmailTaken(t *testing.T) {
@@ -237,6 +274,16 @@ func TestUpdateAddressUniqueViolationIsEmailTaken(t *testing.T) {
 	})
 	if !errors.Is(err, registration.ErrEmailTaken) {
 		t.Fatalf("UpdateAddress = %v, want ErrEmailTaken", err)
+	}
+	// The violation came in the batch that also carries the COMMIT: the whole transaction,
+	// the lock's new address record and the account's email included, is rolled back.
+	var addresses, messages int
+	if err := e.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM address_codes WHERE email = 'other@example.com'),
+		(SELECT count(*) FROM outbox WHERE user_id = $1)`, idB).Scan(&addresses, &messages); err != nil {
+		t.Fatal(err)
+	}
+	if addresses != 0 || messages != 0 {
+		t.Errorf("after the violation: %d address records and %d emails of the refused account, want none", addresses, messages)
 	}
 }
 
