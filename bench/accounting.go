@@ -13,8 +13,11 @@ type cpuAccount struct {
 	// Hash is the hashing process's user time in argon2id: at a point, the hashes it
 	// computed times the user CPU of one hash in the ceiling loop around it.
 	Hash float64 `json:"hash"`
-	// GC is the hashing process's garbage collector, as its runtime estimates it.
-	GC float64 `json:"gc"`
+	// GC is the hashing process's garbage collector, as its runtime estimates it but with
+	// each stop-the-world pause counted at its length (see collectorTime); GCPause is that
+	// part of it.
+	GC      float64 `json:"gc"`
+	GCPause float64 `json:"gc_pause"`
 	// OtherUser is the rest of its user time; System is its system time (page faults,
 	// system calls).
 	OtherUser float64 `json:"other_user"`
@@ -50,6 +53,7 @@ func ceilingAccount(u procUsage, hashes int64, cores int) cpuAccount {
 	hasher := u
 	hasher.loadgenCPU = 0 // the load generator is the hashing process here
 	a := shares(hasher, cores, u.loadgen, gc, u.loadgen.user-gc, u.loadgenCPU)
+	a.GCPause = share(u.loadgenGCP, cores, u.wall)
 	perHash(&a, u.loadgen, hashes, gc, u.loadgenGCs)
 	if hashes > 0 {
 		a.UserMSPerHash = ms(u.loadgen.user-gc) / float64(hashes)
@@ -63,6 +67,9 @@ func pointAccount(u procUsage, hashes int, userPerHash time.Duration, cores, slo
 	gc := max(u.serverGC, 0)
 	hash := min(time.Duration(hashes)*userPerHash, u.server.user-gc)
 	a := shares(u, cores, u.server, gc, hash, u.serverCPU)
+	if u.serverGC >= 0 {
+		a.GCPause = share(u.serverGCP, cores, u.wall)
+	}
 	perHash(&a, u.server, int64(hashes), gc, u.serverGCs)
 	if u.hashBusy >= 0 && slots > 0 && u.wall > 0 {
 		a.SlotsBusy = u.hashBusy.Seconds() / (float64(slots) * u.wall.Seconds())
@@ -73,11 +80,10 @@ func pointAccount(u procUsage, hashes int, userPerHash time.Duration, cores, slo
 // shares fills in the shares of an account whose hashing process used t (cpu in all), of
 // which gc in its garbage collector and hash in argon2id.
 func shares(u procUsage, cores int, t procTimes, gc, hash, cpu time.Duration) cpuAccount {
-	whole := float64(cores) * u.wall.Seconds()
-	if whole <= 0 {
+	if float64(cores)*u.wall.Seconds() <= 0 {
 		return cpuAccount{}
 	}
-	of := func(d time.Duration) float64 { return max(d.Seconds(), 0) / whole }
+	of := func(d time.Duration) float64 { return share(d, cores, u.wall) }
 	others := u.machineCPU - cpu - u.dbCPU - u.loadgenCPU
 	a := cpuAccount{
 		Hash: of(hash), GC: of(gc), OtherUser: of(t.user - gc - hash), System: of(t.system),
@@ -85,6 +91,14 @@ func shares(u procUsage, cores int, t procTimes, gc, hash, cpu time.Duration) cp
 	}
 	a.Total = a.Hash + a.GC + a.OtherUser + a.System + a.PostgreSQL + a.Loadgen + a.Else + a.Idle
 	return a
+}
+
+// share is d as a fraction of cores × wall.
+func share(d time.Duration, cores int, wall time.Duration) float64 {
+	if whole := float64(cores) * wall.Seconds(); whole > 0 {
+		return max(d.Seconds(), 0) / whole
+	}
+	return 0
 }
 
 // perHash fills in a's page faults and collections per hash, from the hashing process's
@@ -129,6 +143,7 @@ func writeAccountTable(w io.Writer, r *report) {
 	}{
 		{"argon2id (user)", func(a cpuAccount) float64 { return a.Hash }, "%"},
 		{"garbage collector", func(a cpuAccount) float64 { return a.GC }, "%"},
+		{"… of which stop-the-world pauses (their length)", func(a cpuAccount) float64 { return a.GCPause }, "%"},
 		{"other user time of the hashing process", func(a cpuAccount) float64 { return a.OtherUser }, "%"},
 		{"system time of the hashing process", func(a cpuAccount) float64 { return a.System }, "%"},
 		{"PostgreSQL", func(a cpuAccount) float64 { return a.PostgreSQL }, "%"},

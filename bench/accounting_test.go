@@ -80,3 +80,17 @@ func TestAccountTablePredictsTheRatio(t *testing.T) {
 		t.Errorf("the loop's column gives the hash slots a value; want –:\n%s", out.String())
 	}
 }
+
+// The runtime counts a stop-the-world pause as GOMAXPROCS × its length; the account counts
+// it once, as the one thread at work in it.
+func TestCollectorTimeCountsAPauseAtItsLength(t *testing.T) {
+	cpu, pause := collectorTime(1.0, 0.4, 2) // 0.6 s of marking, pauses 0.2 s long
+	if cpu != 800*time.Millisecond || pause != 200*time.Millisecond {
+		t.Errorf("collectorTime = %v, %v; want 800ms, 200ms", cpu, pause)
+	}
+	u := procUsage{wall: 10 * time.Second, server: procTimes{user: 12 * time.Second}, serverCPU: 12 * time.Second,
+		serverGC: cpu, serverGCP: pause, serverGCs: 10, hashBusy: -1, machineCPU: 20 * time.Second}
+	if a := pointAccount(u, 400, 25*time.Millisecond, 2, 2); !near(a.GC, 0.04) || !near(a.GCPause, 0.01) {
+		t.Errorf("collector %g of which pauses %g, want 0.04 and 0.01", a.GC, a.GCPause)
+	}
+}

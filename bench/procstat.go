@@ -29,13 +29,15 @@ type procUsage struct {
 	wall       time.Duration
 	serverCPU  time.Duration // regapi, user + system
 	server     procTimes     // regapi: the same, split, with its page faults
-	serverGC   time.Duration // regapi's garbage collector (the runtime's estimate), -1 when unknown
+	serverGC   time.Duration // regapi's garbage collector (see collectorTime), -1 when unknown
+	serverGCP  time.Duration // of serverGC, its stop-the-world pauses' length
 	serverGCs  int64         // regapi's garbage collections, -1 when unknown
 	hashBusy   time.Duration // regapi's hash slots held, summed over the slots, -1 when unknown
 	peakRSS    int64         // regapi, bytes
 	loadgenCPU time.Duration // this process
 	loadgen    procTimes
 	loadgenGC  time.Duration
+	loadgenGCP time.Duration
 	loadgenGCs int64
 	dbCPU      time.Duration // every postgres process, as far as they outlived the window
 	machineCPU time.Duration // every process on the machine
@@ -135,9 +137,10 @@ func watchUntil(pid int, from time.Time, stop <-chan struct{}, scrape func() cou
 			idle:       idle1 - idle0,
 		}
 		self1GC := runtimeGC()
-		u.loadgenGC, u.loadgenGCs = self1GC.cpu-self0GC.cpu, self1GC.cycles-self0GC.cycles
+		u.loadgenGC, u.loadgenGCP, u.loadgenGCs = self1GC.cpu-self0GC.cpu, self1GC.pause-self0GC.pause, self1GC.cycles-self0GC.cycles
 		if c1 := read(scrape); c0.ok && c1.ok {
-			u.serverGC, u.serverGCs, u.hashBusy = c1.gc-c0.gc, c1.gcCycles-c0.gcCycles, c1.hashBusy-c0.hashBusy
+			u.serverGC, u.serverGCP, u.serverGCs = c1.gc-c0.gc, c1.gcPause-c0.gcPause, c1.gcCycles-c0.gcCycles
+			u.hashBusy = c1.hashBusy - c0.hashBusy
 		}
 		if resetHWM {
 			u.peakRSS = max(u.peakRSS, highWaterRSS(pid))
@@ -198,7 +201,8 @@ func machineCPU() (busy, idle time.Duration) {
 
 // counters are what regapi's /metrics says of its own CPU time.
 type counters struct {
-	gc       time.Duration // the garbage collector's CPU time (the runtime's estimate)
+	gc       time.Duration // the garbage collector's CPU time (see collectorTime)
+	gcPause  time.Duration // of gc, the stop-the-world pauses' length
 	gcCycles int64         // garbage collections completed
 	hashBusy time.Duration // how long the hash slots were held, summed over the slots
 	ok       bool
@@ -212,25 +216,39 @@ func read(scrape func() counters) counters {
 	return scrape()
 }
 
-// gcStats is a process's garbage collector CPU time, as the runtime estimates it, and the
-// collections it completed.
+// gcStats is a process's garbage collector CPU time (see collectorTime), the length of its
+// stop-the-world pauses, and the collections it completed.
 type gcStats struct {
-	cpu    time.Duration
-	cycles int64
+	cpu, pause time.Duration
+	cycles     int64
 }
 
 // runtimeGC returns this process's gcStats.
 func runtimeGC() gcStats {
-	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/gc/cycles/total:gc-cycles"}}
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/gc/pause:cpu-seconds"},
+		{Name: "/sched/gomaxprocs:threads"}, {Name: "/gc/cycles/total:gc-cycles"}}
 	metrics.Read(s)
 	var g gcStats
-	if s[0].Value.Kind() == metrics.KindFloat64 {
-		g.cpu = seconds(s[0].Value.Float64())
+	if s[0].Value.Kind() == metrics.KindFloat64 && s[1].Value.Kind() == metrics.KindFloat64 && s[2].Value.Kind() == metrics.KindUint64 {
+		g.cpu, g.pause = collectorTime(s[0].Value.Float64(), s[1].Value.Float64(), float64(s[2].Value.Uint64()))
 	}
-	if s[1].Value.Kind() == metrics.KindUint64 {
-		g.cycles = int64(s[1].Value.Uint64()) // #nosec G115 -- a count of collections
+	if s[3].Value.Kind() == metrics.KindUint64 {
+		g.cycles = int64(s[3].Value.Uint64()) // #nosec G115 -- a count of collections
 	}
 	return g
+}
+
+// collectorTime turns the runtime's estimates of a process's collector time, total seconds
+// of which pause seconds with the world stopped, into CPU time. The runtime counts a pause
+// as GOMAXPROCS × its length, since no goroutine can run meanwhile; but the stopped threads
+// sleep, and the cores go to other processes. A pause is counted here at its length (one
+// thread at work, an upper bound), which it also returns.
+func collectorTime(total, pause, gomaxprocs float64) (cpu, pauseLength time.Duration) {
+	if gomaxprocs < 1 {
+		gomaxprocs = 1
+	}
+	pauseLength = seconds(pause / gomaxprocs)
+	return seconds(total-pause) + pauseLength, pauseLength
 }
 
 // postmaster is the pid of the benchmark's PostgreSQL server when it runs on this machine:

@@ -324,8 +324,9 @@ func withParams(u, params string) (string, error) {
 }
 
 // counters reads regapi's /metrics: its garbage collector's CPU time (the runtime's
-// estimate, /cpu/classes/gc/total:cpu-seconds), its collections (the count of the Go
-// collector's pause summary) and how long its hash slots were held.
+// estimate, /cpu/classes/gc/total:cpu-seconds, its pauses counted as collectorTime says), its
+// collections (the count of the Go collector's pause summary) and how long its hash slots
+// were held.
 func (s *server) counters() counters {
 	resp, err := http.Get(s.url + "/metrics")
 	if err != nil {
@@ -337,6 +338,7 @@ func (s *server) counters() counters {
 		return counters{}
 	}
 	var c counters
+	var total, pause, procs float64
 	found := 0
 	for line := range strings.Lines(string(data)) {
 		name, value, _ := strings.Cut(strings.TrimSpace(line), " ")
@@ -346,13 +348,18 @@ func (s *server) counters() counters {
 		}
 		switch name {
 		case "go_cpu_classes_gc_total_cpu_seconds_total":
-			c.gc, found = seconds(f), found+1
+			total, found = f, found+1
+		case "go_cpu_classes_gc_pause_cpu_seconds_total":
+			pause, found = f, found+1
+		case "go_sched_gomaxprocs_threads":
+			procs, found = f, found+1
 		case "go_gc_duration_seconds_count":
 			c.gcCycles, found = int64(f), found+1
 		case "regapi_password_hash_busy_seconds_total":
 			c.hashBusy, found = seconds(f), found+1
 		}
 	}
-	c.ok = found == 3
+	c.gc, c.gcPause = collectorTime(total, pause, procs)
+	c.ok = found == 5
 	return c
 }
