@@ -334,7 +334,11 @@ func (e *endpointRuns) ceilingNote(before int) string {
 }
 
 // measure runs op at concurrency c for the plan's warm-up and window, watching the server.
+//
+// Meanwhile the load generator runs on one P (GOMAXPROCS 1): it needs a fraction of a core,
+// and a second P only adds wake-ups of its idle threads, on the cores regapi needs.
 func (b *bench) measure(ctx context.Context, srv *server, c int, op func(context.Context, *client) attempt) (*recorder, procUsage) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	start := time.Now()
 	from, to := start.Add(b.p.warmup), start.Add(b.p.warmup+b.p.window)
 	watch := watchProcess(ctx, srv.pid(), from, to, srv.counters)

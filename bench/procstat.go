@@ -94,8 +94,8 @@ func watchProcess(ctx context.Context, pid int, from, to time.Time, scrape func(
 }
 
 // watchUntil measures pid from from until stop is closed. The peak RSS is the kernel's
-// high-water mark (VmHWM), reset at from through clear_refs, and also sampled every 50 ms in
-// case the reset is not allowed; the larger of the two counts.
+// high-water mark (VmHWM), reset at from through clear_refs; where the reset is not allowed,
+// it is sampled every 50 ms instead.
 func watchUntil(pid int, from time.Time, stop <-chan struct{}, scrape func() counters) <-chan procUsage {
 	out := make(chan procUsage, 1)
 	go func() {
@@ -109,16 +109,10 @@ func watchUntil(pid int, from time.Time, stop <-chan struct{}, scrape func() cou
 		c0, self0GC := read(scrape), runtimeGC()
 		resetHWM := os.WriteFile(filepath.Join("/proc", strconv.Itoa(pid), "clear_refs"), []byte("5"), 0) == nil
 		sampled := rss(pid)
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-	sampling:
-		for {
-			select {
-			case <-stop:
-				break sampling
-			case <-tick.C:
-				sampled = max(sampled, rss(pid))
-			}
+		if resetHWM {
+			<-stop // the kernel keeps the peak: sampling would only cost the cores measured
+		} else {
+			sampled = max(sampled, sampleRSS(pid, stop))
 		}
 		server, loadgen := timesOf(pid).minus(times0), timesOf(os.Getpid()).minus(self0)
 		all1, idle1 := machineCPU()
@@ -148,6 +142,21 @@ func watchUntil(pid int, from time.Time, stop <-chan struct{}, scrape func() cou
 		out <- u
 	}()
 	return out
+}
+
+// sampleRSS returns the largest RSS of pid seen every 50 ms until stop is closed.
+func sampleRSS(pid int, stop <-chan struct{}) int64 {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var peak int64
+	for {
+		select {
+		case <-stop:
+			return peak
+		case <-tick.C:
+			peak = max(peak, rss(pid))
+		}
+	}
 }
 
 // cpuTime returns the user plus system CPU time process pid has used, zero when unknown.
