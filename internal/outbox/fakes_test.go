@@ -135,9 +135,12 @@ func (s *fakeStore) MarkSent(ctx context.Context, id int64) error {
 	return s.mark(ctx, id, 0, func(r *row) { r.state, r.sentAt = "sent", time.Now() })
 }
 
-func (s *fakeStore) MarkRetry(ctx context.Context, id int64, attempt int, delay time.Duration, reason string) error {
+func (s *fakeStore) MarkRetry(ctx context.Context, id int64, attempt int, delay time.Duration, reason string, asked bool) error {
 	return s.mark(ctx, id, attempt, func(r *row) {
 		r.due, r.leasedUntil, r.failedAt, r.reason = time.Now().Add(delay), time.Time{}, time.Now(), reason
+		if asked {
+			r.failedAt = time.Time{} // as the SQL store: no drain takes it before it is due
+		}
 		r.retryAt = append(r.retryAt, r.due)
 	})
 }

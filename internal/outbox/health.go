@@ -86,17 +86,18 @@ func (h *health) observe(err error, sent, now time.Time) (recovered bool) {
 		recovered = h.failures >= outageStreak
 		h.failures, h.lastAnswer = 0, now
 		h.draining = h.draining || recovered
-	case sent.Before(h.lastAnswer):
-		// Sent before the provider last answered (a send that hung through the recovery):
-		// old news, which must not end the drain.
 	case errors.As(err, &throttled):
 		// A provider that asks for a pause gets it from the whole backlog, not only from
-		// the message it answered.
+		// the message it answered; and it asks as of its answer, however long ago the
+		// request was sent, so a pause is never old news.
 		h.failures++
 		h.draining = false
 		if until := now.Add(throttled.RetryAfter); until.After(h.resumeAt) {
 			h.resumeAt = until
 		}
+	case sent.Before(h.lastAnswer):
+		// Sent before the provider last answered (a send that hung through the recovery):
+		// old news, which must not end the drain.
 	default:
 		h.failures++
 		if h.failures >= outageStreak {

@@ -75,11 +75,11 @@ func (s *downStore) MarkSent(ctx context.Context, id int64) error {
 	return s.fakeStore.MarkSent(ctx, id)
 }
 
-func (s *downStore) MarkRetry(ctx context.Context, id int64, attempt int, delay time.Duration, reason string) error {
+func (s *downStore) MarkRetry(ctx context.Context, id int64, attempt int, delay time.Duration, reason string, asked bool) error {
 	if err := s.failing(); err != nil {
 		return err
 	}
-	return s.fakeStore.MarkRetry(ctx, id, attempt, delay, reason)
+	return s.fakeStore.MarkRetry(ctx, id, attempt, delay, reason, asked)
 }
 
 // An outage of the store, however many polls and mark retries it spans, is one WARN when it

@@ -58,8 +58,10 @@ type Store interface {
 	// carries starts its lifetime then.
 	MarkSent(ctx context.Context, id int64) error
 	// MarkRetry makes attempt attempt's message due again after delay, recording why it
-	// failed. It does nothing if the message was claimed again since (a stale lease).
-	MarkRetry(ctx context.Context, id int64, attempt int, delay time.Duration, reason string) error
+	// failed. It does nothing if the message was claimed again since (a stale lease). A
+	// message retried after a backoff of regapi's may be taken sooner by ClaimWaiting; one
+	// whose delay the provider asked for (asked: a Retry-After) never is, by any dispatcher.
+	MarkRetry(ctx context.Context, id int64, attempt int, delay time.Duration, reason string, asked bool) error
 	// MarkDead gives up on the message, recording why. Same staleness rule as MarkRetry.
 	MarkDead(ctx context.Context, id int64, attempt int, reason string) error
 	// Drop deletes a message claimed for attempt attempt whose code is no longer live. Same

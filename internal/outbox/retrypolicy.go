@@ -30,6 +30,7 @@ const (
 type outcome struct {
 	kind   string        // outcomeSent, outcomeRetry, outcomeDead or outcomeDropped
 	delay  time.Duration // for outcomeRetry: how long until the next attempt
+	asked  bool          // for outcomeRetry: the provider asked for that delay (Retry-After)
 	reason string        // why it failed; empty when sent
 }
 
@@ -45,7 +46,8 @@ func (c Config) decide(m Message, err error) outcome {
 	case m.Attempt >= c.MaxAttempts:
 		return outcome{kind: outcomeDead, reason: fmt.Sprintf("gave up after %d attempts: %v", m.Attempt, err)}
 	}
-	return outcome{kind: outcomeRetry, delay: max(c.Backoff(m.Attempt), retryAfter(err)), reason: err.Error()}
+	asked := retryAfter(err)
+	return outcome{kind: outcomeRetry, delay: max(c.Backoff(m.Attempt), asked), asked: asked > 0, reason: err.Error()}
 }
 
 // retryAfter returns the delay a throttling provider asked for, zero when it named none.
@@ -111,7 +113,7 @@ func (d *Dispatcher) markOnce(ctx context.Context, m Message, o outcome) error {
 	case outcomeSent:
 		return d.store.MarkSent(ctx, m.ID)
 	case outcomeRetry:
-		return d.store.MarkRetry(ctx, m.ID, m.Attempt, o.delay, o.reason)
+		return d.store.MarkRetry(ctx, m.ID, m.Attempt, o.delay, o.reason, o.asked)
 	case outcomeDropped:
 		return d.store.Drop(ctx, m.ID, m.Attempt)
 	}

@@ -22,7 +22,7 @@ func (db *outboxDB) dead(t *testing.T, email string, attempts int) int64 {
 			if m.ID != id {
 				continue
 			}
-			mark := db.ob.MarkRetry(ctx, m.ID, m.Attempt, 0, "503 from the provider")
+			mark := db.ob.MarkRetry(ctx, m.ID, m.Attempt, 0, "503 from the provider", false)
 			if i == attempts {
 				mark = db.ob.MarkDead(ctx, m.ID, m.Attempt, "gave up: 503 from the provider")
 			}

@@ -130,7 +130,8 @@ func (o *Outbox) Drop(ctx context.Context, id int64, attempt int) error {
 // markRetry and markDead find their one row by primary key: an equality on a unique key is
 // the cheapest plan there is, whatever the statistics.
 const (
-	markRetry = `UPDATE outbox SET next_attempt_at = now() + $3::interval, last_error = $4, retried_at = now()
+	markRetry = `UPDATE outbox SET next_attempt_at = now() + $3::interval, last_error = $4,
+		retried_at = CASE WHEN $5 THEN NULL ELSE now() END
 		WHERE id = $1 AND attempts = $2 AND status = 'pending'`
 	markDead = `UPDATE outbox SET status = 'dead', dead_at = now(), last_error = $3
 		WHERE id = $1 AND attempts = $2 AND status = 'pending'`
@@ -139,8 +140,8 @@ const (
 // MarkRetry implements outbox.Store: it makes message id due again delay after now(),
 // recording reason, unless the message was claimed again since attempt attempt or is no
 // longer pending. It returns a wrapped database error when the update fails.
-func (o *Outbox) MarkRetry(ctx context.Context, id int64, attempt int, delay time.Duration, reason string) error {
-	_, err := o.pool.Exec(ctx, markRetry, id, attempt, delay, errorText(reason))
+func (o *Outbox) MarkRetry(ctx context.Context, id int64, attempt int, delay time.Duration, reason string, asked bool) error {
+	_, err := o.pool.Exec(ctx, markRetry, id, attempt, delay, errorText(reason), asked)
 	if err != nil {
 		return fmt.Errorf("reschedule outbox message %d: %w", id, err)
 	}

@@ -73,7 +73,7 @@ func TestLeasesAndRetriesRunOnTheDatabaseClock(t *testing.T) {
 	if r := db.row(t, id); r.waiting || r.untilNext <= lease-time.Second || r.untilNext > lease {
 		t.Fatalf("after Claim: waiting %v, leased for %s; want a lease of %s from the database's now()", r.waiting, r.untilNext, lease)
 	}
-	if err := db.ob.MarkRetry(ctx, m.ID, m.Attempt, time.Hour, "provider said 503"); err != nil {
+	if err := db.ob.MarkRetry(ctx, m.ID, m.Attempt, time.Hour, "provider said 503", false); err != nil {
 		t.Fatal(err)
 	}
 	if r := db.row(t, id); !r.waiting || r.untilNext <= time.Hour-time.Second || r.untilNext > time.Hour {
@@ -99,7 +99,7 @@ func TestStaleSenderIsFenced(t *testing.T) {
 		mark func(db *outboxDB, id int64, attempt int) error
 	}{
 		{"retry", func(db *outboxDB, id int64, attempt int) error {
-			return db.ob.MarkRetry(ctx, id, attempt, time.Hour, "stale")
+			return db.ob.MarkRetry(ctx, id, attempt, time.Hour, "stale", false)
 		}},
 		{"dead", func(db *outboxDB, id int64, attempt int) error {
 			return db.ob.MarkDead(ctx, id, attempt, "stale")
@@ -134,7 +134,7 @@ func TestMarkRetryKeepsAStorableReason(t *testing.T) {
 	db := newOutboxDB(t)
 	id := db.email(t, "retry@example.com", keyCurrent)
 	m := db.claim(t, 1)[0]
-	if err := db.ob.MarkRetry(context.Background(), m.ID, m.Attempt, 0, "provider said 503\x00\xff"); err != nil {
+	if err := db.ob.MarkRetry(context.Background(), m.ID, m.Attempt, 0, "provider said 503\x00\xff", false); err != nil {
 		t.Fatal(err)
 	}
 	if r := db.row(t, id); r.status != "pending" || r.lastError == nil || *r.lastError != "provider said 503" {
@@ -217,7 +217,7 @@ func TestClaimWaitingTakesRetriesButNoLease(t *testing.T) {
 	waiting := db.email(t, "waiting@example.com", keyCurrent)
 	db.claim(t, 2)
 	m := db.row(t, waiting)
-	if err := db.ob.MarkRetry(ctx, waiting, m.attempts, time.Hour, "503"); err != nil {
+	if err := db.ob.MarkRetry(ctx, waiting, m.attempts, time.Hour, "503", false); err != nil {
 		t.Fatal(err)
 	}
 	due := db.email(t, "due@example.com", keyCurrent)
@@ -230,5 +230,25 @@ func TestClaimWaitingTakesRetriesButNoLease(t *testing.T) {
 	msgs, err := db.ob.ClaimWaiting(ctx, bothKeys, lease, 10, 0)
 	if err != nil || len(msgs) != 1 || msgs[0].ID != waiting {
 		t.Fatalf("ClaimWaiting = %v (%v), want only the waiting message %d, never leased %d", msgs, err, waiting, leased)
+	}
+}
+
+// A retry whose delay the provider asked for (a 429's Retry-After) is taken by no drain of
+// any dispatcher before it is due; one after a backoff of regapi's is.
+func TestClaimWaitingLeavesAProvidersRetryAfterAlone(t *testing.T) {
+	t.Parallel()
+	db := newOutboxDB(t)
+	ctx := context.Background()
+	asked := db.email(t, "throttled@example.com", keyCurrent)
+	backoff := db.email(t, "failed@example.com", keyCurrent)
+	db.claim(t, 2)
+	for id, providerAsked := range map[int64]bool{asked: true, backoff: false} {
+		if err := db.ob.MarkRetry(ctx, id, db.row(t, id).attempts, time.Hour, "429", providerAsked); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, err := db.ob.ClaimWaiting(ctx, bothKeys, lease, 10, 0)
+	if err != nil || len(msgs) != 1 || msgs[0].ID != backoff {
+		t.Fatalf("ClaimWaiting = %v (%v), want only %d, never %d before the hour its provider asked for", msgs, err, backoff, asked)
 	}
 }
