@@ -193,7 +193,7 @@ func checkOutboxPlans(t *testing.T, drained bool) {
 		{"claim", []any{keys, "30 seconds", 16}, 64, "outbox_due_idx"},
 		{"claim waiting", []any{keys, "30 seconds", 16, "1 second"}, 64, "outbox_due_idx"},
 		{"mark sent", []any{pendingIDs}, 4 * float64(len(pendingIDs)), "outbox_pkey"},
-		{"mark retry", []any{pendingIDs[0], 0, "1 second", "503"}, 4, "outbox_pkey"},
+		{"mark retry", []any{pendingIDs[0], 0, "1 second", "503", false}, 4, "outbox_pkey"},
 		{"mark dead", []any{pendingIDs[0], 0, "503"}, 4, "outbox_pkey"},
 		// The gauges count the pending set, which they must read, and nothing of the history.
 		{"stats", nil, stalePending + 10, "outbox_due_idx"},
