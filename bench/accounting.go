@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
+	"os"
+	"slices"
 	"time"
 )
 
@@ -44,6 +47,34 @@ type cpuAccount struct {
 	SlotsBusy float64 `json:"slots_busy,omitempty"`
 	// UserMSPerHash is the hashing process's user time per hash in the ceiling loop.
 	UserMSPerHash float64 `json:"user_ms_per_hash,omitempty"`
+	// ByProfile splits the hashing process's CPU time (user and system: Hash + GC +
+	// OtherUser + System) as its CPU profile does, in shares of the machine like the lines
+	// above; nil without a profile (-pprof). Argon2MSPerHash is argon2id's CPU time by the
+	// profile per hash: above the loop's, the same hash ran slower.
+	ByProfile       *cpuProfileSplit `json:"by_profile,omitempty"`
+	Argon2MSPerHash float64          `json:"argon2_ms_per_hash,omitempty"`
+}
+
+// addProfile splits a's hashing process by its CPU profile data, taken over the window of
+// cores × wall in which it computed hashes; a profile that cannot be read leaves a as it
+// is, and says so.
+func (a *cpuAccount) addProfile(data []byte, hashes int64, cores int, wall time.Duration) {
+	if data == nil {
+		return
+	}
+	split, err := splitProfile(data)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+		return
+	}
+	process := a.Hash + a.GC + a.OtherUser + a.System
+	scaled := cpuProfileSplit{Argon2: split.Argon2 * process, Collector: split.Collector * process,
+		Serving: split.Serving * process, Code: split.Code * process, Runtime: split.Runtime * process,
+		Samples: split.Samples}
+	a.ByProfile = &scaled
+	if hashes > 0 {
+		a.Argon2MSPerHash = scaled.Argon2 * float64(cores) * wall.Seconds() * 1000 / float64(hashes)
+	}
 }
 
 // ceilingAccount accounts for a ceiling sample: u watched this process, which computed
@@ -136,11 +167,7 @@ func writeAccountTable(w io.Writer, r *report) {
 		fmt.Fprint(w, "--:|--:|")
 	}
 	fmt.Fprintln(w)
-	lines := []struct {
-		name  string
-		value func(cpuAccount) float64
-		unit  string // as accountCell takes it
-	}{
+	lines := []accountLine{
 		{"argon2id (user)", func(a cpuAccount) float64 { return a.Hash }, "%"},
 		{"garbage collector", func(a cpuAccount) float64 { return a.GC }, "%"},
 		{"… of which stop-the-world pauses (their length)", func(a cpuAccount) float64 { return a.GCPause }, "%"},
@@ -156,6 +183,21 @@ func writeAccountTable(w io.Writer, r *report) {
 		{"garbage collections per hash", func(a cpuAccount) float64 { return a.GCsPerHash }, "x"},
 		{"collector CPU ms per collection", func(a cpuAccount) float64 { return a.GCMSPerGC }, "x"},
 		{"hash slots busy", func(a cpuAccount) float64 { return a.SlotsBusy }, pointPercent},
+	}
+	if slices.ContainsFunc(cols, func(r result) bool { return r.Account.ByProfile != nil }) {
+		lines = append(lines, []accountLine{
+			{"by CPU profile: argon2id (with its memory's allocation and zeroing)", byProfile(func(p cpuProfileSplit) float64 { return p.Argon2 }), "%"},
+			{"… the garbage collector (marking, assists, sweeping)", byProfile(func(p cpuProfileSplit) float64 { return p.Collector }), "%"},
+			{"… serving requests (HTTP, Basic Auth, SQL, sockets, access log)", byProfile(func(p cpuProfileSplit) float64 { return p.Serving }), "%"},
+			{"… the process's other code", byProfile(func(p cpuProfileSplit) float64 { return p.Code }), "%"},
+			{"… the Go runtime (scheduler, preemption, network poller, scavenger)", byProfile(func(p cpuProfileSplit) float64 { return p.Runtime }), "%"},
+			{"argon2id CPU ms per hash, by the profile", func(a cpuAccount) float64 {
+				if a.ByProfile == nil {
+					return math.NaN()
+				}
+				return a.Argon2MSPerHash
+			}, "x"},
+		}...)
 	}
 	for _, l := range lines {
 		fmt.Fprintf(w, "| %s |", l.name)
@@ -173,6 +215,37 @@ func writeAccountTable(w io.Writer, r *report) {
 		fmt.Fprintf(w, " | %.1f %% / %.1f %% |", 100*predicted, 100*c.OfCeiling)
 	}
 	fmt.Fprintln(w)
+	if cols[0].Account.ByProfile == nil || cols[0].CeilingAccount.ByProfile == nil {
+		return
+	}
+	fmt.Fprint(w, "| of the ceiling: predicted by the profiles (argon2id share ÷ the loop's) |")
+	for _, c := range cols {
+		cell := "–"
+		if p, l := c.Account.ByProfile, c.CeilingAccount.ByProfile; p != nil && l != nil && l.Argon2 > 0 {
+			cell = fmt.Sprintf("%.1f %%", 100*p.Argon2/l.Argon2)
+		}
+		fmt.Fprintf(w, " | %s |", cell)
+	}
+	fmt.Fprintln(w)
+}
+
+// accountLine is a line of the accounting table: its name, its value in an account, and its
+// unit, as accountCell takes it.
+type accountLine struct {
+	name  string
+	value func(cpuAccount) float64
+	unit  string
+}
+
+// byProfile returns the line of an account that part gives of its CPU profile split, NaN
+// (a dash) for an account without one.
+func byProfile(part func(cpuProfileSplit) float64) func(cpuAccount) float64 {
+	return func(a cpuAccount) float64 {
+		if a.ByProfile == nil {
+			return math.NaN()
+		}
+		return part(*a.ByProfile)
+	}
 }
 
 // pointPercent is the unit of a share that only a point has, such as its hash slots' busy
@@ -180,8 +253,11 @@ func writeAccountTable(w io.Writer, r *report) {
 const pointPercent = "point %"
 
 // accountCell formats v in unit: "%" and pointPercent as a percentage, "x" with two
-// decimals, anything else as a whole number.
+// decimals, anything else as a whole number; NaN, a line an account lacks, as a dash.
 func accountCell(v float64, unit string) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
 	switch unit {
 	case "%", pointPercent:
 		return fmt.Sprintf("%.1f", 100*v)

@@ -67,7 +67,7 @@ func (b *bench) runAll(ctx context.Context) (*report, error) {
 	rep.Machine = describeMachine(ctx, b.o.adminURL)
 	rep.HashConcurrency = runtime.NumCPU()
 
-	cheap := measureCeiling(ctx, cheapHash, runtime.NumCPU(), b.p.ceilingFor/4, b.p.ceilingFor)
+	cheap := measureCeiling(ctx, cheapHash, runtime.NumCPU(), b.p.ceilingFor/4, b.p.ceilingFor, false)
 	b.logf("argon2id ceiling at %s: %.0f hashes/s", cheapHash, cheap.HashesPerSecond)
 	rep.Ceilings = map[string]ceiling{"cheap": cheap}
 	b.cheapCeiling = cheap.HashesPerSecond
@@ -132,6 +132,7 @@ type point struct {
 	usage    procUsage
 	sample   int // index of the ceiling sample taken just before it
 	retries  int
+	profile  []byte // regapi's CPU profile over the window, with -pprof
 }
 
 // maxOtherCores is how much CPU other processes may use during a point before it counts as
@@ -241,7 +242,7 @@ func (e *endpointRuns) sampleCeiling(ctx context.Context) {
 	if len(e.samples) == 0 {
 		warmup = e.b.p.ceilingFor / 2 // the first one also makes the heap grow to size
 	}
-	c := measureCeiling(ctx, e.hash, runtime.NumCPU(), warmup, e.b.p.ceilingFor)
+	c := measureCeiling(ctx, e.hash, runtime.NumCPU(), warmup, e.b.p.ceilingFor, e.b.o.pprof)
 	e.samples, e.hashCPU = append(e.samples, c.HashesPerSecond), append(e.hashCPU, c.CPUMSPerHash)
 	e.loops = append(e.loops, *c.Account)
 }
@@ -260,13 +261,14 @@ func (e *endpointRuns) measure(ctx context.Context, scenario string, c int, op f
 			e.sampleCeiling(ctx)
 		}
 		before := len(e.samples) - 1
-		var profile func()
-		if b.o.pprof && scenario == "register" && c == b.p.concurrency[len(b.p.concurrency)/2] {
-			profile = e.srv.profileDuring(b, b.p.warmup, b.p.window, fmt.Sprintf("cpu-register-%s-c%d.pprof", e.name, c))
+		var profile func() []byte
+		if b.o.pprof && (e.name == "default" || scenario == "register" && c == b.p.concurrency[len(b.p.concurrency)/2]) {
+			profile = e.srv.profileDuring(b, b.p.warmup, b.p.window, fmt.Sprintf("cpu-%s-%s-c%d.pprof", scenario, e.name, c))
 		}
 		rec, u := b.measure(ctx, e.srv, c, op)
+		var prof []byte
 		if profile != nil {
-			profile()
+			prof = profile()
 		}
 		if e.name == "default" {
 			e.sampleCeiling(ctx)
@@ -286,7 +288,7 @@ func (e *endpointRuns) measure(ctx context.Context, scenario string, c int, op f
 		}
 		disturbed := e.disturbance(u, before)
 		if disturbed == "" || try >= b.p.retries || ctx.Err() != nil {
-			e.points = append(e.points, point{scenario, c, rec, u, before, try})
+			e.points = append(e.points, point{scenario, c, rec, u, before, try, prof})
 			return
 		}
 		b.logf("%s: measuring again", disturbed)
@@ -303,6 +305,7 @@ func (e *endpointRuns) account(p point, ok int) *cpuAccount {
 		slots = n
 	}
 	a := pointAccount(p.usage, ok, time.Duration(perHash*float64(time.Millisecond)), e.b.cores(), slots)
+	a.addProfile(p.profile, int64(ok), e.b.cores(), p.usage.wall)
 	return &a
 }
 

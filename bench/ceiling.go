@@ -67,8 +67,9 @@ const ceilingSlices = 3
 // then d: the same computation regapi's hasher does (golang.org/x/crypto/argon2), so the
 // same ceiling. The rate is the median of ceilingSlices equal parts of d: on a shared
 // machine a neighbour's short burst of work can halve one part's rate, and the median
-// leaves such a part out without favouring a lucky one.
-func measureCeiling(ctx context.Context, p argonParams, workers int, warmup, d time.Duration) ceiling {
+// leaves such a part out without favouring a lucky one. With profiled, the account of the
+// sample also splits this process's CPU time by its CPU profile.
+func measureCeiling(ctx context.Context, p argonParams, workers int, warmup, d time.Duration, profiled bool) ceiling {
 	password, salt := []byte(benchPassword), []byte("0123456789abcdef")
 	var counts [ceilingSlices]atomic.Int64
 	var all atomic.Int64
@@ -77,6 +78,10 @@ func measureCeiling(ctx context.Context, p argonParams, workers int, warmup, d t
 	slice := d / ceilingSlices
 	stop := make(chan struct{})
 	watch := watchUntil(os.Getpid(), from, stop, nil)
+	var prof func() []byte
+	if profiled {
+		prof = profileSelf(ctx, from, from.Add(d))
+	}
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
@@ -101,7 +106,11 @@ func measureCeiling(ctx context.Context, p argonParams, workers int, warmup, d t
 		n[i] = counts[i].Load()
 		measured += n[i]
 	}
-	a := ceilingAccount(<-watch, measured, workers)
+	u := <-watch
+	a := ceilingAccount(u, measured, workers)
+	if prof != nil {
+		a.addProfile(prof(), measured, workers, u.wall)
+	}
 	slices.Sort(n[:])
 	c := ceiling{Params: p, Goroutines: workers, Seconds: d.Seconds(), HashesPerSecond: float64(n[ceilingSlices/2]) / slice.Seconds(),
 		Account: &a}

@@ -3,6 +3,7 @@ module github.com/regapi/regapi/bench
 go 1.26.0
 
 require (
+	github.com/google/pprof v0.0.0-20261105003125-4bf881d7fb0b
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/prometheus/procfs v0.23.0
 	golang.org/x/crypto v0.58.0

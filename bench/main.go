@@ -68,7 +68,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		"PostgreSQL URL of a role that may CREATE DATABASE; each server gets a fresh database there")
 	fs.StringVar(&o.out, "out", "bench/results", "directory for results.json, results.md and chart.png")
 	fs.StringVar(&o.mailpit, "mailpit", "", "optional Mailpit base URL: the fake provider also forwards every email there")
-	fs.BoolVar(&o.pprof, "pprof", false, "fetch CPU profiles of regapi during the register runs at the middle concurrency "+
+	fs.BoolVar(&o.pprof, "pprof", false, "fetch CPU profiles of regapi during every default-hash point and the cheap-hash "+
+		"register run at the middle concurrency, profile the ceiling loop, and split the accounting by them "+
 		"(regapi must be built with -tags pprof)")
 	fs.StringVar(&o.dbParams, "db-params", "", "query parameters added to regapi's DATABASE_URL, e.g. pool_max_conns=16")
 	fs.StringVar(&o.conc, "concurrency", "", "comma-separated concurrencies instead of the mode's (e.g. 64)")

@@ -259,32 +259,41 @@ func (s *server) logTail() string {
 }
 
 // profileDuring fetches a CPU profile of the server covering the window that starts after
-// wait and lasts d, into the output directory; the returned function waits for it.
-func (s *server) profileDuring(b *bench, wait, d time.Duration, file string) func() {
-	done := make(chan struct{})
+// wait and lasts d, into the output directory; the returned function waits for it and
+// returns it, nil when none could be taken.
+func (s *server) profileDuring(b *bench, wait, d time.Duration, file string) func() []byte {
+	done := make(chan []byte, 1)
 	go func() {
-		defer close(done)
-		time.Sleep(wait)
-		u := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.pprofAddr, int(d.Seconds()))
-		resp, err := http.Get(u)
+		data, err := s.fetchProfile(wait, d)
+		if err == nil {
+			path := filepath.Join(b.o.out, file)
+			if err = os.WriteFile(path, data, 0o644); err == nil {
+				b.logf("pprof: CPU profile written to %s (go tool pprof -top %s %s)", path, b.o.regapi, path)
+			}
+		}
 		if err != nil {
-			b.logf("pprof: %v (is regapi built with -tags pprof?)", err)
-			return
-		}
-		defer resp.Body.Close()
-		data, err := io.ReadAll(resp.Body)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			b.logf("pprof: status %d, %v", resp.StatusCode, err)
-			return
-		}
-		path := filepath.Join(b.o.out, file)
-		if err := os.WriteFile(path, data, 0o644); err != nil {
 			b.logf("pprof: %v", err)
-			return
+			data = nil
 		}
-		b.logf("pprof: CPU profile written to %s (go tool pprof -top %s %s)", path, b.o.regapi, path)
+		done <- data
 	}()
-	return func() { <-done }
+	return func() []byte { return <-done }
+}
+
+// fetchProfile waits, then fetches a CPU profile of the server lasting d.
+func (s *server) fetchProfile(wait, d time.Duration) ([]byte, error) {
+	time.Sleep(wait)
+	u := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.pprofAddr, int(d.Seconds()))
+	resp, err := http.Get(u)
+	if err != nil {
+		return nil, fmt.Errorf("%w (is regapi built with -tags pprof?)", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return data, err
 }
 
 // createDatabase creates database name next to adminURL's and returns its URL.
