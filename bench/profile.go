@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,6 +40,10 @@ var collectorRoots = []string{
 	"runtime.gcStart", "runtime.gcMarkDone", "runtime.gcMarkTermination",
 }
 
+// servingRoots are prefixes of the functions under which a sample is the HTTP server's:
+// a connection's goroutine, its background reader, the accept loop.
+var servingRoots = []string{"net/http.(*conn).", "net/http.(*connReader).", "net/http.(*Server).Serve"}
+
 // classify names the part of cpuProfileSplit that a sample whose stack holds these
 // functions (innermost first) belongs to. The collector comes first: an assist that a
 // hash's allocation pays is the collector's work, not argon2id's.
@@ -52,18 +57,13 @@ func classify(funcs []string) string {
 		return false
 	}
 	switch {
-	case has(func(f string) bool {
-		for _, root := range collectorRoots {
-			if f == root {
-				return true
-			}
-		}
-		return false
-	}):
+	case has(func(f string) bool { return slices.Contains(collectorRoots, f) }):
 		return "collector"
 	case has(func(f string) bool { return strings.HasPrefix(f, "golang.org/x/crypto/argon2.") }):
 		return "argon2"
-	case has(func(f string) bool { return f == "net/http.(*conn).serve" }):
+	case has(func(f string) bool {
+		return slices.ContainsFunc(servingRoots, func(r string) bool { return strings.HasPrefix(f, r) })
+	}):
 		return "serving"
 	case has(func(f string) bool { return !strings.HasPrefix(f, "runtime.") && !strings.HasPrefix(f, "internal/") }):
 		return "code"

@@ -49,7 +49,8 @@ func TestSplitProfileNamesEveryPart(t *testing.T) {
 		// An assist paid by the hash's allocation is the collector's.
 		"runtime.gcDrainN < runtime.gcAssistAlloc < runtime.mallocgc < golang.org/x/crypto/argon2.initBlocks": 200,
 		"runtime.scanobject < runtime.gcDrain < runtime.gcBgMarkWorker":                                       300,
-		"syscall.Syscall6 < net.(*conn).Write < net/http.(*conn).serve":                                       200,
+		"syscall.Syscall6 < net.(*conn).Write < net/http.(*conn).serve":                                       100,
+		"syscall.Syscall6 < net.(*conn).Read < net/http.(*connReader).backgroundRead":                         100,
 		"github.com/regapi/regapi/internal/outbox.(*Dispatcher).run":                                          100,
 		"runtime.findRunnable < runtime.schedule < runtime.mcall":                                             200,
 	})
