@@ -58,6 +58,11 @@ ENTRYPOINT ["/signup-page"]
 # Distroless static: CA certificates, /etc/passwd with the nonroot user, tzdata; no shell.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/regapi /regapi
+# Goroutines yield at function calls, not on a signal: every loop of regapi's calls functions
+# (argon2id at each 1 KiB block), and on cores busy hashing, signal-based preemption made
+# regapi's threads switch three times as often and cost 2-4 points of goodput against the
+# argon2id ceiling (BENCHMARKS.md, "A fourth look"). A GODEBUG of your own replaces this one.
+ENV GODEBUG=asyncpreemptoff=1
 USER nonroot:nonroot
 EXPOSE 8080
 # No shell or curl in the image: the binary checks its own /healthz.

@@ -4,6 +4,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -93,5 +94,21 @@ func TestTargets(t *testing.T) {
 	}
 	if met["requests that timed out or lost their connection, all runs"] {
 		t.Errorf("a timeout passes: %v", met)
+	}
+}
+
+// The benchmark runs regapi with the GODEBUG of its image, or it would measure a regapi
+// nobody runs.
+func TestServersRunWithTheImagesGODEBUG(t *testing.T) {
+	dockerfile, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(dockerfile), "\nENV GODEBUG="+imageGODEBUG+"\n") {
+		t.Errorf("the Dockerfile does not set GODEBUG=%s, which the benchmark gives regapi", imageGODEBUG)
+	}
+	b := &bench{provider: &fakeProvider{}}
+	if got := b.serverEnv("postgres://x")["GODEBUG"]; got != imageGODEBUG {
+		t.Errorf("regapi under test gets GODEBUG=%q, want %q", got, imageGODEBUG)
 	}
 }

@@ -102,10 +102,15 @@ func (b *bench) serveOn(ctx context.Context, name, databaseURL string, extra map
 	return s, nil
 }
 
+// imageGODEBUG is the GODEBUG that regapi's image sets (see the Dockerfile): the benchmark
+// measures regapi as it is shipped.
+const imageGODEBUG = "asyncpreemptoff=1"
+
 // serverEnv is the environment of every regapi under test; -server-env adds to it. The
 // server binds a port of the system's choosing and logs it (see start).
 func (b *bench) serverEnv(databaseURL string) map[string]string {
 	env := map[string]string{
+		"GODEBUG":               imageGODEBUG,
 		"PATH":                  os.Getenv("PATH"),
 		"HOME":                  os.Getenv("HOME"),
 		"DATABASE_URL":          databaseURL,
