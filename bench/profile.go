@@ -12,9 +12,10 @@ import (
 	"github.com/google/pprof/profile"
 )
 
-// cpuProfileSplit is where one process's CPU profile samples went, as fractions of them all:
-// the line of the accounting that /proc cannot draw, between the hash and everything else
-// the hashing process does.
+// cpuProfileSplit is where one process's CPU time went by its CPU profile: the line of the
+// accounting that /proc cannot draw, between the hash and everything else the hashing
+// process does. splitProfile gives fractions of the profile's samples; an account holds the
+// same parts as shares of the machine (see addProfile).
 type cpuProfileSplit struct {
 	// Argon2 is argon2id itself, with the allocation and zeroing of its memory.
 	Argon2 float64 `json:"argon2"`
