@@ -49,14 +49,7 @@ var servingRoots = []string{"net/http.(*conn).", "net/http.(*connReader).", "net
 // functions (innermost first) belongs to. The collector comes first: an assist that a
 // hash's allocation pays is the collector's work, not argon2id's.
 func classify(funcs []string) string {
-	has := func(match func(string) bool) bool {
-		for _, f := range funcs {
-			if match(f) {
-				return true
-			}
-		}
-		return false
-	}
+	has := func(match func(string) bool) bool { return slices.ContainsFunc(funcs, match) }
 	switch {
 	case has(func(f string) bool { return slices.Contains(collectorRoots, f) }):
 		return "collector"
